@@ -1,0 +1,58 @@
+"""The ``reprlab`` command.
+
+Each sub-command lives in its own module, imported only when that sub-command runs (so
+``reprlab --help`` is instant). A command module provides ``configure(parser)``, which adds
+its arguments to an ``argparse.ArgumentParser``, and ``run(args) -> int``.
+"""
+
+import argparse
+import importlib
+import sys
+
+from reprlab import __version__
+from reprlab.errors import ReprlabError
+
+# name -> (module, one-line help). Order is the order --help shows.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("reprlab.losses.demo", "fit the adaptive loss to Cauchy and Normal samples"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    parser = argparse.ArgumentParser(
+        prog="reprlab",
+        description="Learn image representations with robust and adaptive losses, "
+        "and judge them with repeatable statistics.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\nRun 'reprlab COMMAND --help' for a "
+        "command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"reprlab {__version__}")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
+                        help="one of: " + ", ".join(COMMANDS))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser().parse_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
+    module_name, help_ = COMMANDS[top.command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"reprlab {top.command}", description=help_,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.configure(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except ReprlabError as error:
+        print(f"reprlab {top.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"reprlab {top.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
