@@ -1,0 +1,9 @@
+"""Shared test settings: deterministic, single-threaded torch so tests are repeatable."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("REPRLAB_TEST_THREADS", "1")))
