@@ -2,13 +2,17 @@
 # Sets up reprlab on a fresh Debian machine with Python 3.11: the Debian packages the
 # data and report need, a virtual environment in .venv, pinned torch, and reprlab itself.
 # Idempotent: a second run only checks. Usage: scripts/setup.sh [--dev]
+# --dev adds what the tests need: pytest, hypothesis, ruff, PyWavelets, Ray and Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extra=""
-[ "${1:-}" = "--dev" ] && extra="[dev]"
-
 debs=(dataset-fashion-mnist)
+if [ "${1:-}" = "--dev" ]; then
+    # The tests also start a local Ray instance and open the report in headless Chromium.
+    extra="[dev,ray]"
+    debs+=(chromium)
+fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
