@@ -1,0 +1,1 @@
+"""Data set sources: one small module each, registered in `reprlab.data.registry`."""
