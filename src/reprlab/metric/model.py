@@ -1,0 +1,184 @@
+"""The metric-learning model: an embedder (`reprlab.models.embedders`) trained by one objective
+(magnet | repmet | triplet | proxy-anchor), with its own batches and training callbacks.
+
+Magnet trains on Magnet batches (`MagnetBatchLoader`) with a cluster index refreshed every
+``refresh_every`` steps; the other objectives train on class-balanced batches
+(``samples_per_class`` examples of each class drawn, pytorch-metric-learning's m-per-class
+layout). RepMet's representatives start at per-class k-means centres when
+``seed_representatives`` is set.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from reprlab.errors import ConfigError
+from reprlab.evaluate.metric_accuracy import batch_accuracy, simple_accuracy
+from reprlab.metric.clusters import embed_images, per_class_kmeans
+from reprlab.metric.objectives import (
+    MagnetObjective,
+    ProxyAnchorObjective,
+    RepMetObjective,
+    TripletObjective,
+)
+from reprlab.metric.sampler import MagnetBatchLoader, MagnetBatchSampler
+from reprlab.models import Code, LossOutput, RepresentationModel
+from reprlab.models.embedders import ConvEmbedder, MLPEmbedder, ResNet18Embedder
+
+
+class EmbedderConfig(BaseModel):
+    """The metric-learning section of a run's model config (seed 003 defaults: M=12, D=4, K=3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: Literal["mlp", "conv", "resnet18"] = "mlp"
+    embedding_dim: int = Field(64, ge=1)
+    hidden: tuple[int, ...] = (256, 256)
+    channels: tuple[int, ...] = (32, 64, 128)
+    pretrained: bool = True
+    download: bool = False
+    objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
+    clusters_per_class: int = Field(3, ge=1, description="K")
+    clusters_per_batch: int = Field(12, ge=2, description="M")
+    samples_per_cluster: int = Field(4, ge=1, description="D")
+    refresh_every: int = Field(100, ge=0, description="steps between k-means refreshes; 0 never")
+    alpha: float = 1.0
+    variance: Literal["paper", "tf-reference"] = "paper"
+    repmet_version: Literal[1, 2, "hinge"] = 1
+    sigma: float = Field(0.5, gt=0)
+    seed_representatives: bool = True
+    margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
+    proxy_alpha: float = 32.0
+    samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
+    seed: int = 0
+
+
+def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
+    if cfg.backbone == "mlp":
+        return MLPEmbedder(image_shape, cfg.embedding_dim, cfg.hidden)
+    if cfg.backbone == "conv":
+        return ConvEmbedder(image_shape, cfg.embedding_dim, cfg.channels)
+    return ResNet18Embedder(image_shape, cfg.embedding_dim, cfg.pretrained, cfg.download)
+
+
+def _objective(cfg: EmbedderConfig, num_classes: int) -> nn.Module:
+    if cfg.objective == "magnet":
+        return MagnetObjective(cfg.alpha, cfg.variance)
+    if cfg.objective == "repmet":
+        return RepMetObjective(
+            num_classes,
+            cfg.clusters_per_class,
+            cfg.embedding_dim,
+            cfg.repmet_version,
+            cfg.sigma,
+            cfg.alpha,
+            cfg.seed,
+        )
+    if cfg.objective == "triplet":
+        return TripletObjective(0.2 if cfg.margin is None else cfg.margin)
+    margin = 0.1 if cfg.margin is None else cfg.margin
+    return ProxyAnchorObjective(num_classes, cfg.embedding_dim, margin, cfg.proxy_alpha, cfg.seed)
+
+
+class MetricEmbedder(RepresentationModel):
+    """An embedding network and its metric-learning objective.
+
+    ``loss(batch)`` takes ``(x, y)`` or ``(x, y, clusters)`` and reports the objective and the
+    batch accuracy; per-example losses of the last batch stay in ``last_example_losses``.
+    """
+
+    def __init__(self, cfg: EmbedderConfig, image_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.backbone = _backbone(cfg, tuple(image_shape))
+        self.objective = _objective(cfg, num_classes)
+        self.cfg, self.num_classes = cfg, num_classes
+        self.clusters_per_class = cfg.clusters_per_class
+        self.clusters_per_batch = cfg.clusters_per_batch
+        self.samples_per_cluster = cfg.samples_per_cluster
+        self.last_example_losses: Tensor | None = None
+        self._magnet_loader: MagnetBatchLoader | None = None
+
+    def embed(self, x: Tensor, sample: bool = False) -> Tensor:
+        return self.backbone(x)
+
+    def encode(self, x: Tensor) -> Code:
+        return Code(z=self.backbone(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def loss(self, batch) -> LossOutput:
+        x, y, *rest = batch
+        clusters = rest[0] if rest else None
+        embeddings = self.backbone(x)
+        total, per_example = self.objective(embeddings, y, clusters)
+        self.last_example_losses = None if per_example is None else per_example.detach()
+        with torch.no_grad():
+            reps = getattr(self.objective, "loss", None)
+            if isinstance(self.objective, RepMetObjective):
+                accuracy = simple_accuracy(embeddings, y, reps.representatives, reps.rep_labels)
+            else:
+                accuracy = batch_accuracy(embeddings, y, clusters)
+        terms = {"loss": total.detach(), "batch_accuracy": torch.tensor(accuracy)}
+        return LossOutput(total=total, terms=terms)
+
+    def train_loader(self, dataset, config):
+        """Magnet batches for Magnet; class-balanced `BatchLoader` batches otherwise."""
+        train = dataset.train
+        cfg = self.cfg
+        if cfg.objective == "magnet":
+            index = per_class_kmeans(
+                embed_images(self, train.images), train.labels, cfg.clusters_per_class, cfg.seed
+            )
+            sampler = MagnetBatchSampler(index, cfg.clusters_per_batch, cfg.samples_per_cluster)
+            self._magnet_loader = MagnetBatchLoader(train, sampler, seed=cfg.seed)
+            return self._magnet_loader
+        from reprlab.data import BatchLoader
+
+        batch_size = config.train.batch_size
+        if batch_size % cfg.samples_per_class:
+            raise ConfigError(
+                f"batch size {batch_size} is not a multiple of samples_per_class "
+                f"{cfg.samples_per_class}; change one of them"
+            )
+        return BatchLoader(
+            train,
+            batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            drop_last=True,
+            samples_per_class=cfg.samples_per_class,
+        )
+
+    def training_callbacks(self, dataset, config) -> list:
+        """Magnet: the cluster refresh; RepMet: k-means seeding of the representatives."""
+        from reprlab.metric.callbacks import ClusterRefresh, SeedRepresentatives
+
+        cfg = self.cfg
+        if cfg.objective == "magnet":
+            if self._magnet_loader is None:
+                self.train_loader(dataset, config)
+            return [
+                ClusterRefresh(
+                    self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, cfg.seed
+                )
+            ]
+        if cfg.objective == "repmet" and cfg.seed_representatives:
+            train = dataset.train
+            return [
+                SeedRepresentatives(self, self.objective.loss, train.images, train.labels, cfg.seed)
+            ]
+        return []
+
+
+def build_embedder(model_config: Mapping[str, Any] | BaseModel, dataset) -> MetricEmbedder:
+    """A `MetricEmbedder` for ``dataset`` from a model config (its ``name`` key is ignored)."""
+    raw = model_config.model_dump() if isinstance(model_config, BaseModel) else model_config
+    raw = {k: v for k, v in dict(raw).items() if k != "name"}
+    cfg = EmbedderConfig.model_validate(raw)
+    return MetricEmbedder(cfg, dataset.image_shape, dataset.num_classes)
