@@ -1,0 +1,124 @@
+"""The ``model`` section of a run config: family, architecture, reconstruction objective, and
+one typed sub-section per family that needs parameters of its own."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoiseConfig(_Section):
+    """Denoising autoencoder noise (seed 001): Gaussian, active in training only."""
+
+    input_sigma: float = Field(0.25, ge=0, description="std of the noise added to the input")
+    hidden_sigma: float = Field(0.0, ge=0, description="std of the noise after every block")
+
+
+class SparsityConfig(_Section):
+    """Sparsity penalties on the code z (the encoder's output), per image, averaged over the
+    batch. ``sparse-l1``: weight * sum_j |z_j|. ``sparse-kl``: weight * sum_j KL(target ||
+    rho_hat_j) with rho_hat_j the batch mean of sigmoid(z_j), clamped to [eps, 1 - eps]."""
+
+    weight: float = Field(1e-3, ge=0)
+    target: float = Field(0.05, gt=0, lt=1, description="rho, the target mean activation")
+    eps: float = Field(1e-6, gt=0, lt=0.5, description="rho_hat is clamped to [eps, 1 - eps]")
+
+
+class VAEConfig(_Section):
+    """Gaussian posterior with standard-normal prior; ``beta`` weights the KL term."""
+
+    beta: float = Field(1.0, ge=0)
+
+
+class VQConfig(_Section):
+    """Vector quantisation (van den Oord et al. 2017): ``codebook_size`` codes of the latent's
+    channel size; ``commitment`` is beta of eq. 3; ``ema`` updates codes by moving averages;
+    ``init='data'`` starts the codes at latent vectors of the first training batch."""
+
+    codebook_size: int = Field(512, ge=2)
+    commitment: float = Field(0.25, ge=0)
+    ema: bool = False
+    init: Literal["data", "uniform"] = "data"
+    decay: float = Field(0.99, gt=0, lt=1)
+    eps: float = Field(1e-5, gt=0)
+
+
+class MetricConfig(_Section):
+    """Metric-learning families (Magnet, RepMet, triplet, proxy-anchor; seed 003).
+
+    The field names are those of ``reprlab.metric.model.EmbedderConfig`` so the section can be
+    passed to it unchanged. K = ``clusters_per_class``, M = ``clusters_per_batch``,
+    D = ``samples_per_cluster``.
+    """
+
+    backbone: Literal["mlp", "conv", "resnet18"] = "mlp"
+    embedding_dim: int = Field(64, ge=1)
+    hidden: tuple[int, ...] = (256, 256)
+    channels: tuple[int, ...] = (32, 64, 128)
+    pretrained: bool = True
+    download: bool = False
+    objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
+    clusters_per_class: int = Field(3, ge=1)
+    clusters_per_batch: int = Field(12, ge=2)
+    samples_per_cluster: int = Field(4, ge=1)
+    refresh_every: int = Field(100, ge=0)
+    alpha: float = 1.0
+    variance: Literal["paper", "tf-reference"] = "paper"
+    repmet_version: Literal[1, 2, "hinge"] = 1
+    sigma: float = Field(0.5, gt=0)
+    seed_representatives: bool = True
+    margin: float | None = None
+    proxy_alpha: float = 32.0
+    samples_per_class: int = Field(4, ge=1)
+    seed: int = 0
+
+
+class ModelConfig(_Section):
+    """What to build. ``name`` is a key of ``reprlab.models.MODELS``.
+
+    Architecture: ``arch`` is ``mlp`` or ``conv``; ``latent_dim`` None means the architecture's
+    default (mlp: 2 as in seed 004; conv: a spatial latent of ``channels[-1]`` maps at 4x4 or
+    less, as in seed 001). ``output`` is the decoder's last activation: ``sigmoid`` for images
+    in [0, 1]; ``tanh`` models images scaled to [-1, 1] as in seed 004 (the model maps x to
+    2x - 1 on the way in, the loss compares in [-1, 1], and ``decode`` returns (tanh + 1) / 2);
+    ``linear`` leaves the output unbounded.
+
+    Reconstruction: ``loss`` is a name from ``reprlab.models.reconstruction.OBJECTIVES`` or any
+    ``reprlab.losses`` loss; ``loss_params`` are its keyword arguments (alpha, scale, ...).
+    ``robust_over='image'`` applies a robust loss to each image's residual norm (seed 000)
+    instead of each pixel. ``reduction`` sums the per-pixel loss over the image (``sum``) or
+    averages it (``mean``); ``auto`` is ``sum`` for the VAE (so the objective is an ELBO)
+    and ``mean`` otherwise (as ``nn.MSELoss`` in seeds 001 and 004).
+    """
+
+    name: str = "ae"
+    arch: Literal["mlp", "conv"] = "mlp"
+    latent_dim: int | None = Field(None, ge=1)
+    hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
+    channels: tuple[int, ...] | None = Field(
+        None, description="conv widths, one stride-2 stage each; None: 64 until 4x4 (seed 001)"
+    )
+    activation: Literal["relu", "linear", "leaky_relu", "elu", "gelu", "silu", "tanh"] = "relu"
+    batch_norm: bool = False
+    output: Literal["sigmoid", "tanh", "linear"] = "sigmoid"
+    loss: str = "mse"
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    robust_over: Literal["pixel", "image"] = "pixel"
+    reduction: Literal["auto", "sum", "mean"] = "auto"
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    sparsity: SparsityConfig = Field(default_factory=SparsityConfig)
+    vae: VAEConfig = Field(default_factory=VAEConfig)
+    vq: VQConfig = Field(default_factory=VQConfig)
+    metric: MetricConfig = Field(default_factory=MetricConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _known_family(cls, name: str) -> str:
+        from reprlab.models.build import MODELS
+
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+        return name

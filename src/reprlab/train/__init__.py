@@ -1,0 +1,42 @@
+"""Training: ``RunConfig`` and ``run_id``; ``fit`` on Lightning Fabric with checkpoints and
+callbacks; ``train_run`` for a whole run from a config; ``load_run`` to read one back.
+
+Run directory: ``config.yaml``, ``status.json``, ``checkpoints/last.pt``, ``logs/metrics.csv``,
+``logs/summary.json`` (``metrics.json`` and ``figures/`` are written by ``reprlab.evaluate``).
+"""
+
+from reprlab.train.callbacks import Callback
+from reprlab.train.config import (
+    DataConfig,
+    RunConfig,
+    TrainConfig,
+    dump_config,
+    load_config,
+    run_id,
+    validate_config,
+)
+from reprlab.train.loop import FitResult, FitState, fit, seed_everything
+from reprlab.train.run import LoadedRun, load_data, load_run, prepare, train_run
+from reprlab.train.status import read_status, write_status
+
+__all__ = [
+    "Callback",
+    "DataConfig",
+    "FitResult",
+    "FitState",
+    "LoadedRun",
+    "RunConfig",
+    "TrainConfig",
+    "dump_config",
+    "fit",
+    "load_config",
+    "load_data",
+    "load_run",
+    "prepare",
+    "read_status",
+    "run_id",
+    "seed_everything",
+    "train_run",
+    "validate_config",
+    "write_status",
+]

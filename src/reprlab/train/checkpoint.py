@@ -1,0 +1,57 @@
+"""Checkpoints: one state dict per file, written atomically, read with ``weights_only=True``.
+
+A checkpoint holds the model, optimiser and schedule states, every RNG state (Python, NumPy,
+torch CPU and CUDA), the number of finished epochs and steps, the metrics history, and the
+states of the callbacks and the training loader, so a resumed run continues exactly.
+"""
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from reprlab import atomic
+from reprlab.errors import ReprlabError
+
+LAST = "last.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG state, as tensors and plain types (safe for ``weights_only``)."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (the global RNG others use)
+    state = {
+        "python": [version, list(mt), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    atomic.torch_save(state, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path``; a missing or unreadable file is a ``ReprlabError``."""
+    if not path.is_file():
+        raise ReprlabError(f"no checkpoint at {str(path)!r}; train the run first")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated file, foreign pickle
+        line = " ".join(str(error).split())[:200]
+        raise ReprlabError(f"cannot read checkpoint {str(path)!r}: {line}") from None

@@ -1,0 +1,132 @@
+"""``reprlab train``: options, --config, --resume, and one-line errors with exit 2."""
+
+import json
+
+import pytest
+import yaml
+
+from reprlab.cli import main
+from reprlab.train.cli import configure
+
+QUICK = [
+    "--data",
+    "digits",
+    "--limit",
+    "120",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "60",
+    "--hidden",
+    "16",
+    "--no-progress",
+]
+
+
+def test_help_documents_every_option(capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    for action in parser._actions:
+        assert action.help, action.option_strings
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--data",
+        "--model",
+        "--arch",
+        "--latent-dim",
+        "--loss",
+        "--alpha",
+        "--optimizer",
+        "--lr",
+        "--weight-decay",
+        "--schedule",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--out",
+        "--config",
+        "--resume",
+        "--device",
+    ):
+        assert option in out
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--model", "vea"], ["--model", "vea", "ae, dae"]),
+        (["--arch", "transformer"], ["--arch", "'mlp' or 'conv'"]),
+        (["--epochs", "ten"], ["--epochs", "integer"]),
+        (["--optimizer", "lbfgs"], ["--optimizer", "adam"]),
+        (["--loss", "bogus"], ["bogus", "nll-normal", "cauchy"]),
+        (["--loss", "cauchy", "--loss-param", "shape=2"], ["shape", "scale"]),
+        (["--data", "imagenet-42"], ["imagenet-42"]),
+        (["--set", "train.nope=1"], ["train.nope"]),
+        (["--logger", "wandb"], ["wandb"]),
+    ],
+)
+def test_bad_values_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, args, words):
+    out = tmp_path / "run"
+    code = main(["train", *QUICK, "--out", str(out), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err
+    assert not out.exists()
+
+
+def test_train_then_resume_then_refuse_changed_options(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                *QUICK,
+                "--model",
+                "vae",
+                "--loss",
+                "cauchy",
+                "--scale",
+                "0.2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "done: 1 epochs" in capsys.readouterr().out
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model"]["loss_params"] == {"scale": 0.2}
+    assert json.loads((out / "status.json").read_text())["status"] == "done"
+    assert main(["train", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", *QUICK, "--model", "vae", "--out", str(out)]) == 2  # exists
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "differ" in err
+
+
+def test_config_file_with_overrides(tmp_path):
+    config = {
+        "data": {"name": "digits", "limit": 100},
+        "model": {"name": "sparse-kl", "hidden": [16]},
+        "train": {"epochs": 2, "batch_size": 50},
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--config", str(path), "--epochs", "1", "--out", str(out), "--no-progress"])
+        == 0
+    )
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model"]["name"] == "sparse-kl" and saved["train"]["epochs"] == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: ae, widths: [3]}\n")
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
