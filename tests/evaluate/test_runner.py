@@ -1,0 +1,135 @@
+"""evaluate_loaded on real models and data; evaluate and `reprlab eval` on a trained run."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from reprlab.cli import main
+from reprlab.errors import ConfigError, UnknownNameError
+from reprlab.evaluate import METRICS, embed, evaluate_loaded, reconstruct
+from reprlab.evaluate.reconstruction import reconstruction_scores
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    from reprlab.data import load_dataset
+
+    data = load_dataset("digits")
+    splits = {"train": data.train.subset(range(300)), "test": data.test.subset(range(120))}
+    return replace(data, splits=splits)
+
+
+def model_for(data, **config):
+    from reprlab.models import build_model
+
+    torch.manual_seed(0)
+    return build_model({"latent_dim": 3, **config}, data).eval()
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRLAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_embed_batches_give_the_same_codes(small_digits):
+    model = model_for(small_digits, name="vae")
+    whole = embed(model, small_digits.test, batch_size=1000)
+    assert whole.shape == (120, 3) and whole.dtype == torch.float32
+    assert torch.allclose(embed(model, small_digits.test, batch_size=7), whole, atol=1e-6)
+    with torch.no_grad():
+        mean = model.encode(small_digits.test.images.float() / 255).mean
+    assert torch.allclose(whole, mean, atol=1e-6)
+    sampled = embed(model, small_digits.test, sample=True, seed=3)
+    assert torch.equal(sampled, embed(model, small_digits.test, sample=True, seed=3))
+    assert not torch.allclose(sampled, whole)
+
+
+def test_evaluate_loaded_computes_named_metrics(small_digits):
+    model = model_for(small_digits, name="ae")
+    names = ["probe-logistic", "clustering", "retrieval", "reconstruction", "elbo", "neighbours"]
+    out = evaluate_loaded(model, small_digits, names, {"ks": [5, 10]})
+    assert set(out) == {*names, "skipped"} - {"elbo"}
+    assert "elbo" in out["skipped"]
+    images = small_digits.test.images.float() / 255
+    assert out["reconstruction"] == pytest.approx(
+        reconstruction_scores(images.numpy(), reconstruct(model, small_digits.test).numpy())
+    )
+    assert set(out["neighbours"]) == {"l1", "l2"}
+    assert set(out["neighbours"]["l2"]) == {
+        "per_label",
+        "score@5",
+        "score@10",
+        "agreement@5",
+        "agreement@10",
+    }
+    assert 0 <= out["retrieval"]["map_at_r"] <= 1
+    assert 0 <= out["probe-logistic"]["accuracy"] <= 1
+
+
+def test_unknown_names_and_options_are_config_errors(small_digits):
+    model = model_for(small_digits, name="ae")
+    with pytest.raises(UnknownNameError, match=r"valid: .*clustering"):
+        evaluate_loaded(model, small_digits, ["nope"])
+    with pytest.raises(ConfigError, match="unknown evaluation option"):
+        evaluate_loaded(model, small_digits, ["clustering"], {"splt": "val"})
+    with pytest.raises(ConfigError, match="split 'val' absent"):
+        evaluate_loaded(model, small_digits, ["clustering"], {"split": "val"})
+
+
+def test_help_lists_every_metric(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = capsys.readouterr().out
+    for name in METRICS:
+        assert name in text
+    for name in ("scatter", "sphere", "reconstructions", "samples", "curves", "--option"):
+        assert name in text
+
+
+@pytest.mark.slow
+def test_eval_command_on_a_trained_run_merges_metrics_and_draws(tmp_path, capsys):
+    from reprlab.train import train_run
+
+    run_dir = tmp_path / "run"
+    config = {
+        "data": {"name": "digits", "limit": 300},
+        "model": {"name": "vae", "latent_dim": 4},
+        "train": {"epochs": 2, "batch_size": 64},
+    }
+    train_run(config, run_dir, progress=False)
+    assert main(["eval", str(run_dir), "--metrics", "probe-knn,clustering"]) == 0
+    first = json.loads((run_dir / "metrics.json").read_text())
+    assert set(first) == {"probe-knn", "clustering"}
+    code = main(
+        [
+            "eval",
+            str(run_dir),
+            "--metrics",
+            "reconstruction,fid",
+            "--figures",
+            "curves,reconstructions,samples,sphere",
+            "--option",
+            "prior_samples=200",
+            "--option",
+            "fid_min_steps=60",
+        ]
+    )
+    assert code == 0
+    merged = json.loads((run_dir / "metrics.json").read_text())
+    assert merged["clustering"] == first["clustering"]
+    assert {"reconstruction", "fid"} <= set(merged)
+    assert "domain-cnn" in merged["fid"]["feature_extractor"]
+    assert np.isfinite(merged["fid"]["prior"]) and merged["fid"]["reconstruction"] > 0
+    for name in ("curves", "reconstructions", "samples", "sphere"):
+        assert (run_dir / "figures" / f"{name}.png").is_file()
+    # a bad metric name exits 2 and writes nothing
+    before = (run_dir / "metrics.json").read_text()
+    assert main(["eval", str(run_dir), "--metrics", "nope"]) == 2
+    assert (run_dir / "metrics.json").read_text() == before
+    # the same seed gives the same numbers
+    assert main(["eval", str(run_dir), "--metrics", "probe-knn,clustering"]) == 0
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["probe-knn"] == first["probe-knn"] and again["clustering"] == first["clustering"]
