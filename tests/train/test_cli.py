@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from reprlab.cli import main
+from reprlab.train.checkpoint import load_checkpoint
 from reprlab.train.cli import configure
 
 QUICK = [
@@ -52,6 +53,18 @@ def test_help_documents_every_option(capsys):
         "--config",
         "--resume",
         "--device",
+        "--objective",
+        "--embedding-dim",
+        "--clusters-per-class",
+        "--clusters-per-batch",
+        "--samples-per-cluster",
+        "--refresh-every",
+        "--magnet-alpha",
+        "--samples-per-class",
+        "--no-pretrained",
+        "--download",
+        "resnet18",
+        "proxy-anchor",
     ):
         assert option in out
 
@@ -60,7 +73,14 @@ def test_help_documents_every_option(capsys):
     "args, words",
     [
         (["--model", "vea"], ["--model", "vea", "ae, dae"]),
-        (["--arch", "transformer"], ["--arch", "'mlp' or 'conv'"]),
+        (["--arch", "transformer"], ["--arch", "'mlp', 'conv' or 'resnet18'"]),
+        (["--arch", "resnet18"], ["--arch", "embedder", "'mlp' or 'conv'"]),
+        (["--objective", "arcface"], ["--objective", "'magnet', 'repmet', 'triplet'"]),
+        (["--model", "vae", "--objective", "magnet"], ["--objective", "--model embedder"]),
+        (["--objective", "magnet", "--clusters-per-batch", "1"], ["--clusters-per-batch", "2"]),
+        (["--objective", "repmet", "--repmet-version", "3"], ["--repmet-version", "'hinge'"]),
+        (["--objective", "triplet"], ["--batch-size", "--samples-per-class", "40"]),
+        (["--objective", "magnet", "--variance", "tf"], ["--variance", "'tf-reference'"]),
         (["--epochs", "ten"], ["--epochs", "integer"]),
         (["--optimizer", "lbfgs"], ["--optimizer", "adam"]),
         (["--loss", "bogus"], ["bogus", "nll-normal", "cauchy"]),
@@ -130,3 +150,64 @@ def test_config_file_with_overrides(tmp_path):
     bad.write_text("model: {name: ae, widths: [3]}\n")
     assert main(["train", "--config", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+METRIC_QUICK = [
+    "--data",
+    "digits",
+    "--limit",
+    "200",
+    "--epochs",
+    "1",
+    "--no-progress",
+    "--objective",
+    "magnet",
+    "--arch",
+    "mlp",
+    "--hidden",
+    "16",
+    "--embedding-dim",
+    "8",
+    "--clusters-per-class",
+    "2",
+    "--clusters-per-batch",
+    "4",
+    "--samples-per-cluster",
+    "5",
+    "--refresh-every",
+    "4",
+    "--magnet-alpha",
+    "0.5",
+]
+
+
+def test_train_magnet_embedder_then_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *METRIC_QUICK, "--out", str(out)]) == 0
+    assert "done: 1 epochs, 10 steps" in capsys.readouterr().out  # 200 / (4 x 5) batches
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    model = saved["model"]
+    assert (model["name"], model["arch"], model["hidden"]) == ("embedder", "mlp", [128, 64, 12])
+    metric = model["metric"]
+    assert metric["objective"] == "magnet" and metric["hidden"] == [16]
+    assert (metric["embedding_dim"], metric["alpha"], metric["refresh_every"]) == (8, 0.5, 4)
+    assert (metric["clusters_per_class"], metric["clusters_per_batch"]) == (2, 4)
+    assert metric["samples_per_cluster"] == 5
+    rows = (out / "logs" / "metrics.csv").read_text().splitlines()
+    assert "batch_accuracy" in rows[0] and len(rows) == 2
+    checkpoint = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert checkpoint["model_callbacks"] == [{"steps": 10, "refreshes": 2}]
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2", "--no-progress"]) == 2
+    assert main(["train", "--resume", "--out", str(out), "--no-progress"]) == 0
+
+
+def test_resnet18_without_weights_exits_2_naming_the_fixes(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    out = tmp_path / "run"
+    args = ["train", "--data", "digits", "--objective", "triplet", "--arch", "resnet18"]
+    assert main([*args, "--batch-size", "40", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--download" in err and "--no-pretrained" in err
+    assert not out.exists()

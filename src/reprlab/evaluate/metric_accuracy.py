@@ -19,22 +19,23 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from torch import Tensor
 
+from reprlab.metric.classify import accuracy as _accuracy
+from reprlab.metric.classify import batch_accuracy, simple_accuracy, simple_predict
+from reprlab.metric.classify import sq_dist as _sq_dist
 from reprlab.metric.clusters import embed_images, per_class_kmeans
 from reprlab.metric.sampler import MagnetBatchSampler
 
-
-def _sq_dist(a: Tensor, b: Tensor) -> Tensor:
-    a, b = a.double(), b.double()
-    return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1)[None] - 2 * a @ b.T).clamp_min(0)
-
-
-def _accuracy(predictions: Tensor, labels: Tensor) -> float:
-    return float((predictions.cpu() == labels.cpu()).double().mean())
-
-
-def simple_predict(embeddings: Tensor, centers: Tensor, center_labels: Tensor) -> Tensor:
-    """Class of the nearest centre."""
-    return center_labels[_sq_dist(embeddings, centers).argmin(1)]
+__all__ = [
+    "batch_accuracy",
+    "magnet_accuracy",
+    "mean_batch_accuracy",
+    "metric_accuracies",
+    "repmet_accuracy",
+    "simple_accuracy",
+    "simple_predict",
+    "soft_predict",
+    "unsupervised_accuracy",
+]
 
 
 def soft_predict(
@@ -56,23 +57,6 @@ def soft_predict(
         [torch.logsumexp(logits[:, center_labels == c], dim=1) for c in classes], dim=1
     )
     return classes[scores.argmax(1)]
-
-
-def batch_accuracy(embeddings: Tensor, labels: Tensor, clusters: Tensor | None = None) -> float:
-    """Fraction of a batch whose nearest in-batch cluster mean has its class (one cluster per
-    class without ``clusters``)."""
-    clusters = labels if clusters is None else clusters
-    ids, member = torch.unique(clusters, return_inverse=True)
-    means = torch.stack([embeddings[member == m].mean(0) for m in range(len(ids))])
-    cluster_labels = torch.stack([labels[member == m][0] for m in range(len(ids))])
-    return _accuracy(simple_predict(embeddings, means, cluster_labels), labels)
-
-
-def simple_accuracy(
-    embeddings: Tensor, labels: Tensor, centers: Tensor, center_labels: Tensor
-) -> float:
-    """Nearest training cluster (or representative) classifier."""
-    return _accuracy(simple_predict(embeddings, centers, center_labels), labels)
 
 
 def magnet_accuracy(

@@ -16,6 +16,11 @@ class ClusterRefresh(Callback):
     the whole training split, warm-started from the previous clusters (the loader starts with
     an index built from the initial model). After each step the loss of each example in the batch
     (``model.last_example_losses``) is recorded for the seed-cluster probabilities.
+
+    ``model`` is the unwrapped module (``fit`` trains a Fabric wrapper around it; both share
+    the parameters). This callback's state is its step and refresh counts; the index and the
+    recorded losses are the loader's state, so both travel in ``last.pt`` and a resumed run
+    refreshes at the same steps with the same k-means seeds.
     """
 
     def __init__(self, model, loader: MagnetBatchLoader, k: int, every: int, seed: int = 0):
@@ -35,7 +40,7 @@ class ClusterRefresh(Callback):
         )
         self.refreshes += 1
 
-    def on_step_end(self, *args, **kwargs) -> None:
+    def on_step_end(self, fit, step: int, output) -> None:
         losses = getattr(self.model, "last_example_losses", None)
         if losses is not None and self.loader.last_indices is not None:
             self.loader.sampler.record(self.loader.last_indices, losses)
@@ -58,7 +63,7 @@ class SeedRepresentatives(Callback):
         self.model, self.repmet_loss, self.images, self.labels = model, repmet_loss, images, labels
         self.seed, self.done = seed, False
 
-    def on_fit_start(self, *args, **kwargs) -> None:
+    def on_fit_start(self, fit) -> None:
         if self.done:
             return
         embeddings = embed_images(self.model, self.images)

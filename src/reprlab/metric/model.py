@@ -6,6 +6,11 @@ Magnet trains on Magnet batches (`MagnetBatchLoader`) with a cluster index refre
 (``samples_per_class`` examples of each class drawn, pytorch-metric-learning's m-per-class
 layout). RepMet's representatives start at per-class k-means centres when
 ``seed_representatives`` is set.
+
+In a run it is the model family ``embedder`` (``reprlab.models.MODELS``): the architecture is
+``model.arch`` (mlp, conv or resnet18) and everything else is the ``model.metric`` section
+(`reprlab.models.MetricConfig`, the fields of `EmbedderConfig` but ``backbone``). ``fit``
+finds the ``train_loader`` and ``training_callbacks`` hooks; their states are checkpointed.
 """
 
 from collections.abc import Mapping
@@ -16,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
-from reprlab.evaluate.metric_accuracy import batch_accuracy, simple_accuracy
+from reprlab.metric.classify import batch_accuracy, simple_accuracy
 from reprlab.metric.clusters import embed_images, per_class_kmeans
 from reprlab.metric.objectives import (
     MagnetObjective,
@@ -53,7 +58,9 @@ class EmbedderConfig(BaseModel):
     margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
     proxy_alpha: float = 32.0
     samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
-    seed: int = 0
+    seed: int | None = Field(
+        None, description="initialisation and batches; None: drawn from torch's global RNG"
+    )
 
 
 def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -64,7 +71,7 @@ def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Modu
     return ResNet18Embedder(image_shape, cfg.embedding_dim, cfg.pretrained, cfg.download)
 
 
-def _objective(cfg: EmbedderConfig, num_classes: int) -> nn.Module:
+def _objective(cfg: EmbedderConfig, num_classes: int, seed: int) -> nn.Module:
     if cfg.objective == "magnet":
         return MagnetObjective(cfg.alpha, cfg.variance)
     if cfg.objective == "repmet":
@@ -75,27 +82,35 @@ def _objective(cfg: EmbedderConfig, num_classes: int) -> nn.Module:
             cfg.repmet_version,
             cfg.sigma,
             cfg.alpha,
-            cfg.seed,
+            seed,
         )
     if cfg.objective == "triplet":
         return TripletObjective(0.2 if cfg.margin is None else cfg.margin)
     margin = 0.1 if cfg.margin is None else cfg.margin
-    return ProxyAnchorObjective(num_classes, cfg.embedding_dim, margin, cfg.proxy_alpha, cfg.seed)
+    return ProxyAnchorObjective(num_classes, cfg.embedding_dim, margin, cfg.proxy_alpha, seed)
 
 
 class MetricEmbedder(RepresentationModel):
     """An embedding network and its metric-learning objective.
 
-    ``loss(batch)`` takes ``(x, y)`` or ``(x, y, clusters)`` and reports the objective and the
-    batch accuracy; per-example losses of the last batch stay in ``last_example_losses``.
+    ``loss(batch)`` takes ``(x, y)`` or ``(x, y, clusters)`` and reports the objective (as
+    ``total``) and the batch accuracy (a term); per-example losses of the last batch stay in
+    ``last_example_losses``. Without cluster ids (validation batches of ``fit``) each class is
+    one cluster. ``seed`` is ``cfg.seed``, or when that is None one draw from
+    torch's global RNG (which ``reprlab.train`` seeds with ``train.seed``, so runs of different
+    seeds differ); it seeds the weights, the objective's parameters and the batches.
     """
 
     def __init__(self, cfg: EmbedderConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
+        if cfg.seed is None:
+            self.seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        else:
+            self.seed = cfg.seed
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(self.seed)
             self.backbone = _backbone(cfg, tuple(image_shape))
-        self.objective = _objective(cfg, num_classes)
+        self.objective = _objective(cfg, num_classes, self.seed)
         self.cfg, self.num_classes = cfg, num_classes
         self.clusters_per_class = cfg.clusters_per_class
         self.clusters_per_batch = cfg.clusters_per_batch
@@ -124,33 +139,37 @@ class MetricEmbedder(RepresentationModel):
                 accuracy = simple_accuracy(embeddings, y, reps.representatives, reps.rep_labels)
             else:
                 accuracy = batch_accuracy(embeddings, y, clusters)
-        terms = {"loss": total.detach(), "batch_accuracy": torch.tensor(accuracy)}
+        terms = {"batch_accuracy": torch.tensor(accuracy, dtype=torch.float32)}
         return LossOutput(total=total, terms=terms)
 
     def train_loader(self, dataset, config):
-        """Magnet batches for Magnet; class-balanced `BatchLoader` batches otherwise."""
+        """Magnet batches for Magnet (M * D examples each, ``train.batch_size`` unused; the
+        first index comes from the model as it is); class-balanced `BatchLoader` batches of
+        ``train.batch_size`` otherwise (dropping the last incomplete one)."""
         train = dataset.train
         cfg = self.cfg
         if cfg.objective == "magnet":
             index = per_class_kmeans(
-                embed_images(self, train.images), train.labels, cfg.clusters_per_class, cfg.seed
+                embed_images(self, train.images), train.labels, cfg.clusters_per_class, self.seed
             )
             sampler = MagnetBatchSampler(index, cfg.clusters_per_batch, cfg.samples_per_cluster)
-            self._magnet_loader = MagnetBatchLoader(train, sampler, seed=cfg.seed)
+            self._magnet_loader = MagnetBatchLoader(train, sampler, seed=self.seed)
             return self._magnet_loader
         from reprlab.data import BatchLoader
 
-        batch_size = config.train.batch_size
-        if batch_size % cfg.samples_per_class:
+        batch_size, per_class = config.train.batch_size, cfg.samples_per_class
+        if batch_size % per_class or batch_size // per_class > dataset.num_classes:
             raise ConfigError(
-                f"batch size {batch_size} is not a multiple of samples_per_class "
-                f"{cfg.samples_per_class}; change one of them"
+                f"{cfg.objective} trains on class-balanced batches: train.batch_size "
+                f"(--batch-size) {batch_size} must be a multiple of metric.samples_per_class "
+                f"(--samples-per-class) {per_class} and at most {per_class} x "
+                f"{dataset.num_classes} classes = {per_class * dataset.num_classes}"
             )
         return BatchLoader(
             train,
             batch_size,
             shuffle=True,
-            seed=cfg.seed,
+            seed=self.seed,
             drop_last=True,
             samples_per_class=cfg.samples_per_class,
         )
@@ -165,20 +184,42 @@ class MetricEmbedder(RepresentationModel):
                 self.train_loader(dataset, config)
             return [
                 ClusterRefresh(
-                    self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, cfg.seed
+                    self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, self.seed
                 )
             ]
         if cfg.objective == "repmet" and cfg.seed_representatives:
             train = dataset.train
             return [
-                SeedRepresentatives(self, self.objective.loss, train.images, train.labels, cfg.seed)
+                SeedRepresentatives(
+                    self, self.objective.loss, train.images, train.labels, self.seed
+                )
             ]
         return []
 
 
 def build_embedder(model_config: Mapping[str, Any] | BaseModel, dataset) -> MetricEmbedder:
-    """A `MetricEmbedder` for ``dataset`` from a model config (its ``name`` key is ignored)."""
-    raw = model_config.model_dump() if isinstance(model_config, BaseModel) else model_config
-    raw = {k: v for k, v in dict(raw).items() if k != "name"}
-    cfg = EmbedderConfig.model_validate(raw)
+    """A `MetricEmbedder` for ``dataset`` (``image_shape``, ``num_classes``).
+
+    ``model_config`` is a `reprlab.models.ModelConfig` (its ``arch`` is the backbone and its
+    ``metric`` section the rest), or the fields of `EmbedderConfig` as a mapping or model (a
+    ``name`` key is ignored). A bad value is a `ConfigError` naming the key.
+    """
+    from pydantic import ValidationError
+
+    from reprlab.models.config import ModelConfig
+
+    if isinstance(model_config, ModelConfig):
+        raw = {**model_config.metric.model_dump(), "backbone": model_config.arch}
+    elif isinstance(model_config, BaseModel):
+        raw = model_config.model_dump()
+    else:
+        raw = dict(model_config)
+    raw.pop("name", None)
+    try:
+        cfg = EmbedderConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"embedder config key {loc!r}: {message}") from None
     return MetricEmbedder(cfg, dataset.image_shape, dataset.num_classes)

@@ -92,10 +92,16 @@ class MagnetBatchSampler:
         return np.concatenate(indices), np.repeat(chosen, self.d)
 
     def state_dict(self) -> dict:
-        return {"index": self._index.state_dict(), "example_losses": self.example_losses.copy()}
+        """The index and the recorded losses, as tensors (loadable with ``weights_only``)."""
+        return {
+            "index": self._index.state_dict(),
+            "example_losses": torch.from_numpy(self.example_losses.copy()),
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        self.example_losses = np.asarray(state["example_losses"], dtype=np.float64).copy()
+        losses = state["example_losses"]
+        losses = losses.numpy() if isinstance(losses, Tensor) else losses
+        self.example_losses = np.array(losses, dtype=np.float64)
         self.index = ClusterIndex.from_state_dict(state["index"])
 
 

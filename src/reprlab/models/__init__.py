@@ -4,7 +4,10 @@
 
 Families (``MODELS``): ``ae``, ``dae``, ``sparse-l1``, ``sparse-kl``, ``vae``, ``vqvae``, on the
 ``mlp`` or ``conv`` architecture, with any reconstruction objective of
-``reprlab.models.reconstruction``.
+``reprlab.models.reconstruction``; and ``embedder`` (``reprlab.metric.model.MetricEmbedder``), an
+``mlp``, ``conv`` or ``resnet18`` embedding network trained with the metric-learning objective
+``model.metric.objective`` (``magnet``, ``repmet``, ``triplet`` or ``proxy-anchor``), e.g.
+``ModelConfig(name="embedder", arch="mlp", metric={"objective": "magnet"})``.
 
 Adding a model family
 ---------------------
@@ -16,9 +19,9 @@ Adding a model family
    the family needs go in a typed section of ``ModelConfig`` (``noise``, ``sparsity``, ``vae``,
    ``vq``, ``metric``), so configs stay validated with ``extra='forbid'``. Metric learners read
    ``model_config.metric`` (``MetricConfig``: objective, K, M, D, refresh interval, alpha,
-   embedding dim, ...), e.g.
-   ``MODELS["magnet"] = lambda cfg, ds: build_embedder({**cfg.metric.model_dump(),
-   "objective": "magnet"}, ds)``.
+   embedding dim, ...). A builder whose module imports ``reprlab.models`` imports it inside
+   the builder (as ``MODELS["embedder"]`` does with ``reprlab.metric.model.build_embedder``),
+   so there is no import cycle.
 3. Optional hooks, found by ``reprlab.train.fit`` with ``getattr``:
    ``train_loader(dataset, run_config)`` returns the training batches (an object with
    ``epoch(e)``, ``len()``, and ``state_dict()``/``load_state_dict()`` if it has state), and

@@ -29,6 +29,15 @@ def _autoencoder(cls: type[Autoencoder]) -> Builder:
     return build
 
 
+def _embedder(cfg: ModelConfig, dataset) -> RepresentationModel:
+    """Metric learning (seed 003): an mlp, conv or resnet18 embedding network trained with the
+    objective ``metric.objective`` (magnet, repmet, triplet or proxy-anchor); needs
+    ``dataset.num_classes``."""
+    from reprlab.metric.model import build_embedder  # lazy: reprlab.metric imports models
+
+    return build_embedder(cfg, dataset)
+
+
 #: family name -> builder(model_config, dataset)
 MODELS: dict[str, Builder] = {
     "ae": _autoencoder(Autoencoder),
@@ -37,6 +46,7 @@ MODELS: dict[str, Builder] = {
     "sparse-kl": _autoencoder(SparseKLAutoencoder),
     "vae": _autoencoder(VAE),
     "vqvae": _autoencoder(VQVAE),
+    "embedder": _embedder,
 }
 
 

@@ -3,7 +3,7 @@ one typed sub-section per family that needs parameters of its own."""
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class _Section(BaseModel):
@@ -47,44 +47,46 @@ class VQConfig(_Section):
 
 
 class MetricConfig(_Section):
-    """Metric-learning families (Magnet, RepMet, triplet, proxy-anchor; seed 003).
+    """The ``embedder`` family: an embedding network trained by a metric-learning objective
+    (Magnet, RepMet, triplet, proxy-anchor; seed 003). See ``reprlab.metric.model``.
 
-    The field names are those of ``reprlab.metric.model.EmbedderConfig`` so the section can be
-    passed to it unchanged. K = ``clusters_per_class``, M = ``clusters_per_batch``,
-    D = ``samples_per_cluster``.
+    The backbone is ``model.arch`` (mlp, conv or resnet18); the other fields are those of
+    ``reprlab.metric.model.EmbedderConfig``. K = ``clusters_per_class``,
+    M = ``clusters_per_batch``, D = ``samples_per_cluster`` (seed 003: K=3, M=12, D=4 and a
+    1 024-dimensional ResNet-18 embedding).
     """
 
-    backbone: Literal["mlp", "conv", "resnet18"] = "mlp"
-    embedding_dim: int = Field(64, ge=1)
-    hidden: tuple[int, ...] = (256, 256)
-    channels: tuple[int, ...] = (32, 64, 128)
-    pretrained: bool = True
-    download: bool = False
     objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
-    clusters_per_class: int = Field(3, ge=1)
-    clusters_per_batch: int = Field(12, ge=2)
-    samples_per_cluster: int = Field(4, ge=1)
-    refresh_every: int = Field(100, ge=0)
-    alpha: float = 1.0
+    embedding_dim: int = Field(64, ge=1)
+    hidden: tuple[int, ...] = Field((256, 256), description="mlp backbone widths")
+    channels: tuple[int, ...] = Field((32, 64, 128), description="conv backbone widths")
+    pretrained: bool = Field(True, description="resnet18: ImageNet weights (else random init)")
+    download: bool = Field(False, description="resnet18: download the weights if not cached")
+    clusters_per_class: int = Field(3, ge=1, description="K: k-means clusters per class")
+    clusters_per_batch: int = Field(12, ge=2, description="M: clusters in a Magnet batch")
+    samples_per_cluster: int = Field(4, ge=1, description="D: examples per cluster in a batch")
+    refresh_every: int = Field(100, ge=0, description="steps between k-means refreshes; 0 never")
+    alpha: float = Field(1.0, description="Magnet's and RepMet's margin alpha")
     variance: Literal["paper", "tf-reference"] = "paper"
     repmet_version: Literal[1, 2, "hinge"] = 1
-    sigma: float = Field(0.5, gt=0)
-    seed_representatives: bool = True
-    margin: float | None = None
+    sigma: float = Field(0.5, gt=0, description="RepMet's sigma")
+    seed_representatives: bool = Field(True, description="RepMet: start at k-means centres")
+    margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
     proxy_alpha: float = 32.0
-    samples_per_class: int = Field(4, ge=1)
-    seed: int = 0
+    samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
+    seed: int | None = Field(None, description="None: derived from the run's seed")
 
 
 class ModelConfig(_Section):
     """What to build. ``name`` is a key of ``reprlab.models.MODELS``.
 
-    Architecture: ``arch`` is ``mlp`` or ``conv``; ``latent_dim`` None means the architecture's
-    default (mlp: 2 as in seed 004; conv: a spatial latent of ``channels[-1]`` maps at 4x4 or
-    less, as in seed 001). ``output`` is the decoder's last activation: ``sigmoid`` for images
-    in [0, 1]; ``tanh`` models images scaled to [-1, 1] as in seed 004 (the model maps x to
-    2x - 1 on the way in, the loss compares in [-1, 1], and ``decode`` returns (tanh + 1) / 2);
-    ``linear`` leaves the output unbounded.
+    Architecture: ``arch`` is ``mlp`` or ``conv`` (and ``resnet18`` for the ``embedder``
+    family, whose widths and embedding size are in its ``metric`` section); ``latent_dim``
+    None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent of
+    ``channels[-1]`` maps at 4x4 or less, as in seed 001). ``output`` is the decoder's last
+    activation: ``sigmoid`` for images in [0, 1]; ``tanh`` models images scaled to [-1, 1] as
+    in seed 004 (the model maps x to 2x - 1 on the way in, the loss compares in [-1, 1], and
+    ``decode`` returns (tanh + 1) / 2); ``linear`` leaves the output unbounded.
 
     Reconstruction: ``loss`` is a name from ``reprlab.models.reconstruction.OBJECTIVES`` or any
     ``reprlab.losses`` loss; ``loss_params`` are its keyword arguments (alpha, scale, ...).
@@ -95,7 +97,7 @@ class ModelConfig(_Section):
     """
 
     name: str = "ae"
-    arch: Literal["mlp", "conv"] = "mlp"
+    arch: Literal["mlp", "conv", "resnet18"] = "mlp"
     latent_dim: int | None = Field(None, ge=1)
     hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
     channels: tuple[int, ...] | None = Field(
@@ -122,3 +124,25 @@ class ModelConfig(_Section):
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
         return name
+
+    @field_validator("arch", "latent_dim", "hidden", "channels")
+    @classmethod
+    def _fits_family(cls, value, info: ValidationInfo):
+        name = info.data.get("name")
+        if info.field_name == "arch":
+            if value == "resnet18" and name is not None and name != "embedder":
+                raise ValueError(
+                    f"'resnet18' is a backbone of the metric-learning model 'embedder'; model "
+                    f"{name!r} takes 'mlp' or 'conv'"
+                )
+            return value
+        default = cls.model_fields[info.field_name].default
+        if name == "embedder" and value != default:
+            raise ValueError(
+                f"the embedder reads metric.{_EMBEDDER_KEYS[info.field_name]} instead; "
+                f"leave model.{info.field_name} at its default"
+            )
+        return value
+
+
+_EMBEDDER_KEYS = {"latent_dim": "embedding_dim", "hidden": "hidden", "channels": "channels"}

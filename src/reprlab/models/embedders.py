@@ -85,8 +85,9 @@ def load_resnet18_imagenet(download: bool = False) -> dict[str, Tensor]:
     if not download:
         raise ConfigError(
             f"ResNet-18 ImageNet weights are not in torch hub's cache ({path}); "
-            "allow the download (download=True, --download), place the file there, "
-            "or ask for random initialisation (pretrained=false)"
+            "allow the download (--download, model.metric.download=true), place the file "
+            "there, or ask for random initialisation (--no-pretrained, "
+            "model.metric.pretrained=false)"
         )
     try:
         return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
@@ -94,7 +95,7 @@ def load_resnet18_imagenet(download: bool = False) -> dict[str, Tensor]:
         raise ReprlabError(
             f"could not download ResNet-18 ImageNet weights ({exc}); put "
             f"{ResNet18_Weights.IMAGENET1K_V1.url} at {path}, "
-            "or ask for random initialisation (pretrained=false)"
+            "or ask for random initialisation (--no-pretrained, model.metric.pretrained=false)"
         ) from None
 
 

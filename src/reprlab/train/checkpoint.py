@@ -2,7 +2,8 @@
 
 A checkpoint holds the model, optimiser and schedule states, every RNG state (Python, NumPy,
 torch CPU and CUDA), the number of finished epochs and steps, the metrics history, and the
-states of the callbacks and the training loader, so a resumed run continues exactly.
+states of the callbacks (the caller's under ``callbacks``, the model's ``training_callbacks``
+under ``model_callbacks``) and of the training loader, so a resumed run continues exactly.
 """
 
 import random

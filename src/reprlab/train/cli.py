@@ -2,7 +2,14 @@
 
     reprlab train --data fashion-mnist --model vae --arch conv --loss cauchy \\
         --latent-dim 128 --epochs 10 --seed 0 --out runs/demo
+    reprlab train --data digits --objective magnet --arch mlp --embedding-dim 64 \\
+        --clusters-per-class 3 --clusters-per-batch 12 --samples-per-cluster 4 \\
+        --refresh-every 100 --epochs 10 --out runs/magnet
+    reprlab train --data cifar10 --objective triplet --arch resnet18 --embedding-dim 1024 \\
+        --samples-per-class 4 --batch-size 40 --download --out runs/triplet
 
+A metric-learning option (--objective and the ones after it in --help) selects the model
+'embedder'; its --arch is mlp, conv or resnet18 and --hidden/--channels set its widths.
 Options override ``--config FILE``; every value is checked (by ``RunConfig``, the data set and
 the model) before anything is written. ``--resume --out DIR`` continues DIR's run from its
 last checkpoint with the config saved there.
@@ -56,8 +63,35 @@ PATHS: dict[str, str] = {
     "grad_clip": "train.grad_clip",
     "logger": "train.loggers",
 }
+# metric-learning options (the model 'embedder'): option dest -> RunConfig path
+METRIC_PATHS: dict[str, str] = {
+    "objective": "model.metric.objective",
+    "embedding_dim": "model.metric.embedding_dim",
+    "clusters_per_class": "model.metric.clusters_per_class",
+    "clusters_per_batch": "model.metric.clusters_per_batch",
+    "samples_per_cluster": "model.metric.samples_per_cluster",
+    "refresh_every": "model.metric.refresh_every",
+    "metric_alpha": "model.metric.alpha",
+    "variance": "model.metric.variance",
+    "repmet_version": "model.metric.repmet_version",
+    "sigma": "model.metric.sigma",
+    "margin": "model.metric.margin",
+    "samples_per_class": "model.metric.samples_per_class",
+    "pretrained": "model.metric.pretrained",
+}
+EMBEDDER = "embedder"
+# options that the embedder reads from its metric section
+EMBEDDER_PATHS = {
+    "hidden": "model.metric.hidden",
+    "channels": "model.metric.channels",
+    "download": "model.metric.download",
+}
 LOSS_PARAMS = ("alpha", "scale")
-OPTION_OF = {path: "--" + dest.replace("_", "-") for dest, path in PATHS.items()}
+OPTION_OF = {
+    path: "--" + dest.replace("_", "-")
+    for dest, path in {**PATHS, **METRIC_PATHS, **EMBEDDER_PATHS}.items()
+}
+OPTION_OF["model.metric.pretrained"] = "--no-pretrained"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +140,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--download",
         action="store_const",
         const=True,
-        help="download the data set if it is absent (needs internet)",
+        help="download the data set if it is absent, and for --arch resnet18 its ImageNet "
+        "weights if they are not in torch hub's cache (needs internet)",
     )
     g.add_argument(
         "--val-fraction",
@@ -116,19 +151,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--limit", metavar="N", help="train on a seeded random N-example subset")
     g = parser.add_argument_group("model")
     g.add_argument(
-        "--model", metavar="NAME", help=f"model family, one of: {', '.join(MODELS)} (default ae)"
+        "--model",
+        metavar="NAME",
+        help=f"model family, one of: {', '.join(MODELS)} (default ae; embedder when a "
+        "metric-learning option is given)",
     )
-    g.add_argument("--arch", metavar="NAME", help="architecture: mlp (default) or conv")
+    g.add_argument(
+        "--arch",
+        metavar="NAME",
+        help="architecture: mlp (default) or conv; embedder also resnet18 (torchvision "
+        "ResNet-18 with its classifier replaced by the embedding layer)",
+    )
     g.add_argument(
         "--latent-dim",
         metavar="N",
         help="latent size (default: mlp 2, conv a spatial latent of 64 maps at 4x4)",
     )
-    g.add_argument("--hidden", metavar="W,W,...", help="mlp hidden widths (default 128,64,12)")
+    g.add_argument(
+        "--hidden",
+        metavar="W,W,...",
+        help="mlp hidden widths (default 128,64,12; embedder 256,256)",
+    )
     g.add_argument(
         "--channels",
         metavar="C,C,...",
-        help="conv channels, one stride-2 stage each (default 64 per stage down to 4x4)",
+        help="conv channels, one stride-2 stage each (default 64 per stage down to 4x4; "
+        "embedder 32,64,128, each stage conv, batch norm, ReLU, max-pool)",
     )
     g.add_argument(
         "--activation",
@@ -165,6 +213,80 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sparsity-weight", metavar="W", help="sparse-*: penalty weight (default 1e-3)")
     g.add_argument(
         "--sparsity-target", metavar="RHO", help="sparse-kl: target mean activation (default 0.05)"
+    )
+    g = parser.add_argument_group(
+        "metric learning (model embedder, seed 003; any of these selects it)"
+    )
+    g.add_argument(
+        "--objective",
+        metavar="NAME",
+        help="magnet (default; Rippel et al. 2016), repmet (Karlinsky et al. 2019), triplet "
+        "(batch-hard triplet margin) or proxy-anchor (both pytorch-metric-learning)",
+    )
+    g.add_argument("--embedding-dim", metavar="N", help="embedding size (default 64)")
+    g.add_argument(
+        "--clusters-per-class",
+        metavar="K",
+        help="K: k-means clusters per class, Magnet's index and RepMet's representatives "
+        "(default 3)",
+    )
+    g.add_argument(
+        "--clusters-per-batch",
+        metavar="M",
+        help="M: clusters in a Magnet batch, a loss-weighted seed cluster and its M-1 nearest "
+        "clusters of other classes (default 12)",
+    )
+    g.add_argument(
+        "--samples-per-cluster",
+        metavar="D",
+        help="D: examples per cluster in a Magnet batch; a batch holds M*D examples and "
+        "--batch-size is unused (default 4)",
+    )
+    g.add_argument(
+        "--refresh-every",
+        metavar="N",
+        help="magnet: steps between k-means refreshes of the cluster index (default 100; 0 never)",
+    )
+    g.add_argument(
+        "--metric-alpha",
+        "--magnet-alpha",
+        dest="metric_alpha",
+        metavar="A",
+        help="Magnet's (and RepMet's) margin alpha (default 1)",
+    )
+    g.add_argument(
+        "--variance",
+        metavar="HOW",
+        help="magnet: paper (default; 2 sigma^2) or tf-reference (2 sigma^4, the public "
+        "TensorFlow code)",
+    )
+    g.add_argument(
+        "--repmet-version",
+        metavar="V",
+        help="repmet: 1 (default; nearest same-class representative), 2 (all of them) or "
+        "hinge (the authors' code)",
+    )
+    g.add_argument(
+        "--sigma", metavar="S", help="repmet: sigma of the class posterior (default 0.5)"
+    )
+    g.add_argument(
+        "--margin",
+        metavar="M",
+        help="triplet (default 0.2) or proxy-anchor (default 0.1) margin",
+    )
+    g.add_argument(
+        "--samples-per-class",
+        metavar="N",
+        help="repmet, triplet, proxy-anchor: class-balanced batches with N examples of each "
+        "class drawn (--batch-size a multiple of N; default 4)",
+    )
+    g.add_argument(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_const",
+        const=False,
+        help="resnet18: random initialisation instead of the ImageNet weights (which must "
+        "be in torch hub's cache or downloadable with --download)",
     )
     g = parser.add_argument_group("reconstruction loss")
     g.add_argument(
@@ -214,7 +336,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="learning-rate schedule stepped per epoch: none (default), cosine or step",
     )
     g.add_argument("--epochs", metavar="N", help="epochs (default 10)")
-    g.add_argument("--batch-size", metavar="N", help="batch size (default 128)")
+    g.add_argument(
+        "--batch-size",
+        metavar="N",
+        help="batch size (default 128; magnet batches hold M*D examples instead)",
+    )
     g.add_argument("--seed", metavar="N", help="seed of every random choice (default 0)")
     g.add_argument("--grad-clip", metavar="NORM", help="clip the gradient norm (default off)")
     g.add_argument(
@@ -266,12 +392,19 @@ def raw_config(args: argparse.Namespace) -> dict:
         raw = load_config(args.config).model_dump(mode="json")
     elif args.resume and saved is not None and saved.is_file():
         raw = load_config(saved).model_dump(mode="json")
-    for dest, path in PATHS.items():
+    embedder = _is_embedder(args, raw)
+    for dest, path in {**PATHS, **METRIC_PATHS}.items():
         value = getattr(args, dest, None)
         if value is None:
             continue
         if dest in ("hidden", "channels"):
             value = [v for v in str(value).replace(" ", "").split(",") if v]
+        if dest == "repmet_version":
+            value = _parse_value(value)  # 1 and 2 are numbers, hinge a word
+        if embedder and dest in EMBEDDER_PATHS:
+            _set(raw, EMBEDDER_PATHS[dest], value)
+            if dest != "download":  # download is the data set's too
+                continue
         _set(raw, path, value)
     params = dict(raw.get("model", {}).get("loss_params", {}))
     for name in LOSS_PARAMS:
@@ -290,6 +423,23 @@ def raw_config(args: argparse.Namespace) -> dict:
         key, value = _key_value(text, "--set")
         _set(raw, key, value)
     return raw
+
+
+def _is_embedder(args: argparse.Namespace, raw: dict) -> bool:
+    """Whether the run trains the embedder. A metric-learning option selects it when neither
+    ``--model`` nor the config names a model, and is an error with any other model."""
+    given = [dest for dest in METRIC_PATHS if getattr(args, dest, None) is not None]
+    name = args.model if args.model is not None else raw.get("model", {}).get("name")
+    if given and name is None:
+        _set(raw, "model.name", EMBEDDER)
+        return True
+    if given and name != EMBEDDER:
+        option = OPTION_OF[METRIC_PATHS[given[0]]]
+        raise ConfigError(
+            f"{option} is a metric-learning option, for the model {EMBEDDER!r}, not {name!r}; "
+            f"drop it or use --model {EMBEDDER}"
+        )
+    return name == EMBEDDER
 
 
 def build_config(args: argparse.Namespace):

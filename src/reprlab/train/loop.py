@@ -221,9 +221,15 @@ def fit(
             device=fabric.device,
         )
     )
-    callbacks = list(callbacks)
-    if hasattr(model, "training_callbacks"):
-        callbacks += list(model.training_callbacks(dataset, config))
+    # the caller's callbacks and the model's are checkpointed apart, so a resume may pass
+    # different callbacks of its own (or none) and the model's still get their state back
+    user_callbacks = list(callbacks)
+    model_callbacks = (
+        list(model.training_callbacks(dataset, config))
+        if hasattr(model, "training_callbacks")
+        else []
+    )
+    callbacks = user_callbacks + model_callbacks
     val_loader = None
     if "val" in dataset.splits:
         val_loader = default_loader(
@@ -248,7 +254,15 @@ def fit(
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
-        for cb, cb_state in zip(callbacks, checkpoint["callbacks"]):
+        for cb, cb_state in zip(user_callbacks, checkpoint["callbacks"]):
+            cb.load_state_dict(cb_state)
+        saved = checkpoint.get("model_callbacks", [])
+        if len(saved) != len(model_callbacks):
+            raise ConfigError(
+                f"the checkpoint in {str(run_dir)!r} holds {len(saved)} model callback "
+                f"state(s), the model has {len(model_callbacks)}; resume with the saved config"
+            )
+        for cb, cb_state in zip(model_callbacks, saved):
             cb.load_state_dict(cb_state)
         if checkpoint.get("loader") and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(checkpoint["loader"])
@@ -269,7 +283,8 @@ def fit(
                     "model": raw_model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "callbacks": [cb.state_dict() for cb in callbacks],
+                    "callbacks": [cb.state_dict() for cb in user_callbacks],
+                    "model_callbacks": [cb.state_dict() for cb in model_callbacks],
                     "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
                     "epoch": state.epoch,
                     "step": state.step,
