@@ -220,3 +220,67 @@ def test_fuzz_values_and_gradients(x, alpha, scale, dtype):
     if dtype == torch.float64 and a_cast <= 2:
         for grad in (xt.grad, at.grad, ct.grad):
             assert torch.isfinite(grad).all()
+
+
+def _column_total_reference(x, alpha, scale, weight, log_z=None):
+    total = general_loss(x, alpha, scale).sum()
+    if log_z is not None:
+        total = total + x.shape[0] * (torch.log(scale) + log_z).sum()
+    return weight * total
+
+
+@pytest.mark.parametrize(
+    "alphas",
+    [
+        [0.001, 0.3, 1.0, 1.999],  # the fast per-column path
+        [0.5, 2.5, 3.0, 6.0],  # alpha > 2 is fast too
+        [0.0, 1e-7, 1.0, 2.5],  # tiny alphas: the robust path (alpha = 2: test_adaptive)
+    ],
+)
+def test_column_total_gradcheck_and_matches_general_loss(alphas):
+    from reprlab.losses.general import column_total
+
+    torch.manual_seed(0)
+    x = (torch.randn(7, 4, dtype=torch.float64) * 3).requires_grad_()
+    a = torch.tensor(alphas, dtype=torch.float64, requires_grad=True)
+    c = (torch.rand(4, dtype=torch.float64) + 0.5).requires_grad_()
+    for weight in (1.0, 0.25):
+        got = column_total(x, a, c, weight)
+        torch.testing.assert_close(
+            got, _column_total_reference(x, a, c, weight), rtol=1e-12, atol=0
+        )
+        assert torch.autograd.gradcheck(lambda *v, w=weight: column_total(*v, w), (x, a, c))
+    # the per-column NLL term, with a log Z slope given as a constant function of alpha
+    log_z, slope = torch.rand(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
+    lz = lambda al: log_z + slope * (al - al.detach())  # noqa: E731  value log_z, slope slope
+    got = column_total(x, a, c, 0.5, log_z, slope)
+    ref = _column_total_reference(x, a, c, 0.5, lz(a))
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+    grads = torch.autograd.grad(got, (x, a, c))
+    ref_grads = torch.autograd.grad(ref, (x, a, c))
+    for mine, theirs in zip(grads, ref_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_column_total_overflow_falls_back_and_retains_graph():
+    from reprlab.losses.general import column_total
+
+    # float32: x^2 overflows for x = 1e20; the fast path notices and takes the robust one
+    x = torch.tensor([[1e20, 1.0], [2.0, -3.0]], requires_grad=True)
+    a = torch.tensor([1.0, 0.5], requires_grad=True)
+    c = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = column_total(x, a, c)
+    ref = general_loss(x.detach().double(), a.detach().double(), c.detach().double()).sum()
+    assert torch.isfinite(out) and out.item() == pytest.approx(ref.item(), rel=1e-4)
+    out.backward()
+    assert all(torch.isfinite(t.grad).all() for t in (x, a, c))
+    # a retained graph: the second backward recomputes the consumed buffers
+    x2 = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    a2 = torch.tensor([0.2, 1.2, 1.9], dtype=torch.float64, requires_grad=True)
+    out = column_total(x2, a2, torch.ones(3, dtype=torch.float64))
+    first = torch.autograd.grad(out, (x2, a2), retain_graph=True)
+    second = torch.autograd.grad(out, (x2, a2))
+    for f, s in zip(first, second):
+        torch.testing.assert_close(f, s, rtol=0, atol=0)
+    with torch.no_grad():  # no graph: the buffers go straight back to the workspace
+        torch.testing.assert_close(column_total(x2, a2, torch.ones(3, dtype=torch.float64)), out)

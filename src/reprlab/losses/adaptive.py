@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
-from reprlab.losses.distribution import log_partition
-from reprlab.losses.general import _GeneralLoss
+from reprlab.losses.distribution import _table, log_partition
+from reprlab.losses.general import _GeneralLoss, column_total
 from reprlab.losses.named import check_reduction
 
 __all__ = ["AdaptiveLoss", "StudentTLoss"]
@@ -64,6 +64,57 @@ def _reduce_nll(rho: Tensor, per_dim: Tensor, reduction: str) -> Tensor:
     return total + constant
 
 
+def _log_z_and_slope(alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """log Z(alpha) and d log Z / d alpha (float64) for finite alpha >= 0, without autograd.
+
+    The same cubic Hermite spline of the package's table as `log_partition` (axis
+    u = alpha / (1 + alpha), the interval right of a knot at a knot), in Horner form with its
+    derivative, so one pass of ~20 small ops replaces the ~40-node autograd graph.
+    """
+    t = _table(alpha.device)
+    a = alpha.detach().to(torch.float64)
+    u = a / (1 + a)
+    knots = t["u"]
+    i = torch.searchsorted(knots, u, right=True).sub_(1).clamp_(0, knots.numel() - 2)
+    u0 = knots[i]
+    h = knots[i + 1] - u0
+    s = (u - u0) / h
+    y0 = t["log_z"][i]
+    delta = t["log_z"][i + 1] - y0
+    m0 = t["d_left"][i] * h
+    m1 = t["d_right"][i] * h
+    c2 = 3 * delta - 2 * m0 - m1
+    c3 = m0 + m1 - 2 * delta
+    value = y0 + s * (m0 + s * (c2 + s * c3))
+    d_ds = m0 + s * (2 * c2 + s * (3 * c3))
+    return value, d_ds / (h * (1 + a) ** 2)  # du / dalpha = 1 / (1 + alpha)^2
+
+
+class _PerDimNLL(torch.autograd.Function):
+    """log c + log Z(alpha) for finite alpha >= 0 and c > 0, with closed-form gradients."""
+
+    @staticmethod
+    def forward(ctx, alpha: Tensor, scale: Tensor) -> Tensor:
+        log_z, slope = _log_z_and_slope(alpha)
+        ctx.save_for_backward(scale, slope.to(alpha.dtype))
+        return torch.log(scale).add_(log_z.to(alpha.dtype))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):
+        scale, slope = ctx.saved_tensors
+        need_a, need_c = ctx.needs_input_grad
+        return (g * slope if need_a else None), (g / scale if need_c else None)
+
+
+def _per_dim_nll(alpha: Tensor, scale: Tensor) -> Tensor:
+    """log c + log Z(alpha): the closed-form Function for finite alpha >= 0, else autograd."""
+    a = alpha.detach()
+    if bool((torch.isfinite(a) & (a >= 0)).all()) and alpha.shape == scale.shape:
+        return _PerDimNLL.apply(alpha, scale)
+    return torch.log(scale) + log_partition(alpha)  # raises the usual error for alpha < 0
+
+
 class AdaptiveLoss(nn.Module):
     """NLL of Barron's general distribution with one learnable alpha and scale per dimension.
 
@@ -72,6 +123,10 @@ class AdaptiveLoss(nn.Module):
     ``alpha_init`` (default the middle of ``alpha_range``); equal bounds fix alpha. The scale is
     scale_min + (scale_init - scale_min) softplus(latent_scale) / log 2, starting at
     ``scale_init``; ``scale_min == scale_init`` fixes it. alpha_range must lie in [0, inf).
+
+    With reduction 'mean' or 'sum' the whole NLL is one autograd Function over per-dimension
+    sums (`reprlab.losses.general.column_total`), several times cheaper than the elementwise
+    path that reduction 'none' takes; both give the same values and gradients.
     """
 
     def __init__(
@@ -141,9 +196,26 @@ class AdaptiveLoss(nn.Module):
         alpha, scale = self.alpha(), self.scale()
         if x.dtype != alpha.dtype:
             alpha, scale = alpha.to(x.dtype), scale.to(x.dtype)
-        rho = _GeneralLoss.apply(x, alpha, scale)
-        per_dim = torch.log(scale) + log_partition(alpha)
-        return _reduce_nll(rho, per_dim, self.reduction)
+        a = alpha.detach()
+        if self.reduction == "none" or not bool((torch.isfinite(a) & (a >= 0)).all()):
+            rho = _GeneralLoss.apply(x, alpha, scale)
+            return _reduce_nll(rho, _per_dim_nll(alpha, scale), self.reduction)
+        # mean / sum: one Function for the whole reduced NLL (`general.column_total`): per-
+        # dimension constants once, per-dimension sums over the batch, closed-form gradients
+        d = alpha.numel()
+        log_z, slope = _log_z_and_slope(a.reshape(d))
+        weight = 1.0 if self.reduction == "sum" else 1.0 / max(x.numel(), 1)
+        total = column_total(
+            x.reshape(-1, d),
+            alpha.reshape(d),
+            scale.reshape(d),
+            weight,
+            log_z.to(x.dtype),
+            slope.to(x.dtype),
+        )
+        if self.reduction == "mean" and x.numel() == 0:
+            return total * math.nan  # like torch's mean of nothing
+        return total
 
     def extra_repr(self) -> str:
         return (

@@ -29,6 +29,7 @@ Second derivatives are not implemented (the function is once differentiable).
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 from torch import Tensor
@@ -270,3 +271,204 @@ def general_loss(x: Tensor | float, alpha: Tensor | float, scale: Tensor | float
 
 
 rho = general_loss
+
+
+# --- Per-column fast path: sum over rows of rho(x, alpha, c), one alpha and c per column ------
+#
+# `AdaptiveLoss` with reduction 'mean' or 'sum' only needs S_j = sum_i rho(x_ij, alpha_j, c_j):
+# alpha and c are constants of column j, so every per-column quantity (b = |alpha - 2|,
+# alpha / 2, b / alpha, 1 / (c^2 b), ...) is computed once on D values, the per-element work is
+# u = x^2 / (c^2 b), L = log1p(u), e1 = expm1(alpha L / 2) (rho = (b / alpha) e1, no `where`),
+# and the gradients with respect to alpha and c reduce over the rows to per-column sums:
+#
+#     d S_j / d alpha_j = u1 sum E L - u2 sum e1 + u3 (sum P - R),   E = e1 + 1, P = E / (1 + u)
+#     d S_j / d c_j     = -(1 / c^3) sum x^2 P,                      d rho / dx = x P / c^2
+#
+# (u1, u2, u3 as in the module docstring, R the number of rows). It takes every column with
+# tiny <= alpha != 2 (alpha > 2 included); anything else, or an overflow or NaN (a non-finite
+# sum of e1), takes the robust path, so the result always equals `general_loss(...).sum()`.
+# The log1p and expm1 passes alone cost ~1 ms for 256 x 784 float32 on one AVX2 thread (about
+# 3x a fault-free MSE forward + backward); the rest is ~10 in-place passes and 4 column sums.
+# `torch.compile` (inductor, CPU) of these kernels measured slower than this eager version
+# (fused forward + backward 3.1 ms against 2.2 ms; the log1p/expm1 chain alone 1.18 against
+# 0.96 ms), so there is no compiled variant.
+
+
+class _Workspace:
+    """A small free-list of full-size CPU buffers, reused across calls of the per-column kernel.
+
+    glibc hands freed heap memory above ~1.6 MB back to the system, so fresh 256 x 784 buffers
+    are page-faulted in again on every call, which can cost more than the arithmetic on them.
+    A buffer is either here or owned by exactly one autograd graph (whose backward hands two
+    back and returns the third as the gradient of x), so reuse is safe; a graph dropped
+    without a backward just lets its buffers be freed. At most ``limit`` buffers and
+    ``max_bytes`` bytes are kept (CPU only; CUDA has its caching allocator); `clear` drops them.
+    """
+
+    def __init__(self, limit: int = 4, max_bytes: int = 64 << 20) -> None:
+        self.limit, self.max_bytes = limit, max_bytes
+        self._free: list[Tensor] = []
+        self._lock = threading.Lock()
+
+    def take(self, like: Tensor) -> Tensor:
+        if like.device.type == "cpu" and not torch.is_inference_mode_enabled():
+            with self._lock:
+                for i, buf in enumerate(self._free):
+                    if buf.shape == like.shape and buf.dtype == like.dtype:
+                        return self._free.pop(i)
+        return torch.empty(like.shape, dtype=like.dtype, device=like.device)
+
+    def give(self, *buffers: Tensor) -> None:
+        with self._lock:
+            self._free.extend(b for b in buffers if b.device.type == "cpu" and not b.is_inference())
+            while len(self._free) > self.limit or (
+                sum(b.numel() * b.element_size() for b in self._free) > self.max_bytes
+            ):
+                self._free.pop(0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free.clear()
+
+
+_WORKSPACE = _Workspace()
+
+
+def _columns_forward(x: Tensor, half_alpha: Tensor, k: Tensor):
+    """(1 + u, L, e1, sum over rows of e1) in three workspace buffers, all in place."""
+    v = torch.mul(x, x, out=_WORKSPACE.take(x)).mul_(k)  # u = x^2 / (c^2 b)
+    L = torch.log1p(v, out=_WORKSPACE.take(x))
+    e1 = torch.mul(L, half_alpha, out=_WORKSPACE.take(x)).expm1_()
+    return v.add_(1), L, e1, e1.sum(0)
+
+
+def _columns_backward(x, x_factor, v, L, e1, need_x, need_a, need_c):
+    """(sum E L, sum P, sum x^2 P, x P x_factor), consuming the forward's buffers in place.
+
+    No full-size allocation: ``e1`` becomes the gradient of x (if wanted), ``v`` and ``L`` go
+    back to the workspace.
+    """
+    s_el = s_p = s_x2p = grad_x = None
+    E = e1.add_(1)
+    if need_a:
+        s_el = L.mul_(E).sum(0)
+    P = E.div_(v)  # (1 + u)^(alpha/2 - 1)
+    if need_a:
+        s_p = P.sum(0)
+    if need_x or need_c:
+        xp = P.mul_(x)
+        if need_c:
+            s_x2p = torch.mul(xp, x, out=v).sum(0)
+        if need_x:
+            grad_x = xp.mul_(x_factor)
+    if need_x:
+        _WORKSPACE.give(v, L)
+    else:
+        _WORKSPACE.give(v, L, e1)
+    return s_el, s_p, s_x2p, grad_x
+
+
+class _ColumnTotal(torch.autograd.Function):
+    """weight * sum_j [S_j + R (log c_j + log_z_j)], S_j = sum_i rho(x_ij, alpha_j, c_j).
+
+    x is 2-D (R rows, D columns), alpha and c 1-D; ``log_z`` and ``log_z_slope`` (its
+    derivative in alpha) are given per column, or None to leave the per-column term out. One
+    Function for the whole reduced NLL keeps the autograd graph to a single node.
+
+    The forward's three full-size buffers live on ``ctx`` rather than in `save_for_backward`
+    because the backward consumes them in place (and returns one as the gradient of x); a
+    second backward through a retained graph recomputes them from the saved inputs.
+    """
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale, weight, log_z, log_z_slope):
+        b = (alpha - 2).abs()
+        rows = x.shape[0]
+        ctx.buffers, ctx.weight, ctx.log_z_slope = None, weight, log_z_slope
+        ctx.with_nll = log_z is not None
+        ctx.fast = rows > 0 and bool(
+            (alpha.min() >= _tiny_alpha(x.dtype)) & (b.min() > 0)  # False for NaN
+        )
+        if ctx.fast:
+            k = torch.mul(scale, scale).mul_(b).reciprocal_()  # 1 / (c^2 b)
+            half_alpha = 0.5 * alpha
+            v, L, e1, s_e1 = _columns_forward(x, half_alpha, k)
+            ctx.fast = bool(torch.isfinite(s_e1).all())  # an overflow or a NaN: go robust
+            if ctx.fast and any(ctx.needs_input_grad[:3]):
+                ctx.buffers = (v, L, e1)
+            else:
+                _WORKSPACE.give(v, L, e1)
+        if ctx.fast:
+            ctx.save_for_backward(x, alpha, scale, k, half_alpha, s_e1)
+            total = torch.dot(s_e1, b.div_(alpha))
+        else:
+            ctx.save_for_backward(x, alpha, scale)
+            total = _robust(x / scale, alpha, want_grad=False)[0].sum()
+        if ctx.with_nll:
+            total = total + rows * (torch.log(scale).sum() + log_z.sum())
+        return total * weight
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):
+        need_x, need_a, need_c = ctx.needs_input_grad[:3]
+        g = g * ctx.weight
+        grad_x = grad_a = grad_c = None
+        if not ctx.fast:
+            x, a, c = ctx.saved_tensors
+            z = x / c
+            _, drho_dz, drho_da = _robust(z, a, want_grad=True)
+            g_c = g / c
+            if need_x:
+                grad_x = drho_dz * g_c
+            if need_c:
+                grad_c = -(drho_dz * z).sum(0) * g_c
+            if need_a:
+                grad_a = drho_da.sum(0) * g
+        else:
+            x, a, c, k, half_alpha, s_e1 = ctx.saved_tensors
+            buffers, ctx.buffers = ctx.buffers, None
+            if buffers is None:  # a second backward through a retained graph
+                buffers = _columns_forward(x, half_alpha, k)[:3]
+            inv_c2 = torch.reciprocal(c).square_()
+            s_el, s_p, s_x2p, grad_x = _columns_backward(
+                x, g * inv_c2, *buffers, need_x, need_a, need_c
+            )
+            del buffers
+            if need_a:
+                # u1 sum E L - u2 sum e1 + u3 (sum P - R), u1 = b / (2a), u2 = u1 (2 + a) / a
+                u1 = (a - 2).abs_().div_(2 * a)
+                u2 = (a + 2).div_(a).mul_(u1)
+                u3 = 0.5 * torch.sign(a - 2)
+                grad_a = (s_el.mul_(u1) - s_e1 * u2).addcmul_(u3, s_p - x.shape[0]).mul_(g)
+            if need_c:
+                grad_c = s_x2p.mul_(inv_c2).div_(c).mul_(-g)
+        if ctx.with_nll:
+            rows = x.shape[0]
+            g_rows = g * rows
+            if need_a:
+                grad_a = grad_a.addcmul_(ctx.log_z_slope, g_rows)
+            if need_c:
+                grad_c = grad_c.addcdiv_(g_rows.expand_as(c), c)
+        return grad_x, grad_a, grad_c, None, None, None
+
+
+def column_total(
+    x: Tensor,
+    alpha: Tensor,
+    scale: Tensor,
+    weight: float = 1.0,
+    log_z: Tensor | None = None,
+    log_z_slope: Tensor | None = None,
+) -> Tensor:
+    """weight * sum of rho(x, alpha, scale) [+ R (log scale + log_z) per column], a scalar.
+
+    The fast path for per-dimension parameters (see above): ``x`` is 2-D (R rows, D columns),
+    ``alpha`` and ``scale`` (> 0) are 1-D per-column parameters. Without ``log_z`` it equals
+    ``weight * general_loss(x, alpha, scale).sum()``; with it (and its derivative
+    ``log_z_slope``, both 1-D, treated as functions of alpha) it is the reduced NLL of
+    `AdaptiveLoss`. Closed-form gradients for x, alpha and scale.
+    """
+    if (log_z is None) != (log_z_slope is None):
+        raise ValueError("column_total: pass both log_z and log_z_slope, or neither")
+    return _ColumnTotal.apply(x, alpha, scale, float(weight), log_z, log_z_slope)
