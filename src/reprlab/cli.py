@@ -15,6 +15,12 @@ from reprlab.errors import ReprlabError
 # name -> (module, one-line help). Order is the order --help shows.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("reprlab.losses.demo", "fit the adaptive loss to Cauchy and Normal samples"),
+    "train": ("reprlab.train.cli", "train one model (AE, VAE, VQ-VAE, ...) into a run dir"),
+    "run": ("reprlab.study.cli.run", "run a study (default: a quick loss comparison on digits)"),
+    "eval": ("reprlab.evaluate.cli", "evaluate a trained run: metrics.json and figures"),
+    "results": ("reprlab.study.cli.results", "aggregate a study's metrics over seeds with CIs"),
+    "report": ("reprlab.study.cli.report", "write a study's report.html and report.md"),
+    "data": ("reprlab.data.cli", "list data sets and where they are; describe one"),
 }
 
 

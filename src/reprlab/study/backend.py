@@ -1,0 +1,40 @@
+"""The runner's bridge to reprlab: configs are ``reprlab.train.RunConfig`` named by
+``run_id``; runs are trained by ``train_run`` and judged by ``reprlab.evaluate.evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SEED_KEY = "train.seed"
+
+
+def validate(config: dict[str, Any]) -> Any:
+    from reprlab.train import RunConfig
+
+    return RunConfig.model_validate(config)
+
+
+def run_id(config: Any) -> str:
+    from reprlab.train import run_id as train_run_id
+
+    return train_run_id(config)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / "checkpoints" / "last.pt").is_file()
+
+
+def train(config: dict[str, Any], run_dir: Path, resume: bool = False) -> None:
+    """Train (or resume) the run; its progress bar stays off, the study shows its own."""
+    from reprlab.train import train_run
+
+    train_run(config, run_dir, resume=resume, progress=False)
+
+
+def evaluate(
+    run_dir: Path, metrics: list[str] | None, figures: list[str], options: dict[str, Any]
+) -> None:
+    from reprlab.evaluate import evaluate as evaluate_run
+
+    evaluate_run(run_dir, metrics, figures, options)

@@ -1,0 +1,1 @@
+"""The ``reprlab run``, ``reprlab results`` and ``reprlab report`` commands."""

@@ -1,0 +1,144 @@
+"""Executors run study tasks and yield each outcome as it finishes.
+
+``local``: ``jobs`` at a time; one job runs in this process, more run in a pool of spawned
+processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe the
+machine. ``ray``: each run is a Ray task asking for the same number of CPUs, on the cluster at
+``address`` (a local Ray instance when none is given); run directories must then lie on a
+file system every node shares.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any
+
+from reprlab.errors import ConfigError
+from reprlab.study.worker import execute_run, set_threads
+
+EXECUTORS = ("local", "ray")
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """``cores // jobs``, at least 1."""
+    return max(1, (cores or cpu_count()) // max(1, jobs))
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer: die with the parent (Linux), and limit threads to ``threads``."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    set_threads(threads)
+
+
+def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
+    from pathlib import Path
+
+    from reprlab import atomic
+
+    reason = f"worker process died: {type(error).__name__}: {error}"[:500]
+    atomic.write_json(Path(task["run_dir"]) / "status.json", {"status": "failed", "reason": reason})
+    return {
+        "run_id": Path(task["run_dir"]).name,
+        "status": "failed",
+        "reason": reason,
+        "seconds": 0.0,
+        "resumed": False,
+        "metrics": None,
+    }
+
+
+def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, Any]]:
+    """Outcomes of ``tasks`` in completion order, ``jobs`` at a time."""
+    threads = threads_per_job(jobs)
+    if jobs <= 1:
+        import torch
+
+        previous = torch.get_num_threads()
+        try:
+            for task in tasks:
+                yield execute_run({**task, "threads": threads})
+        finally:
+            torch.set_num_threads(previous)
+        return
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads,),
+    ) as pool:
+        futures = {pool.submit(execute_run, {**task, "threads": threads}): task for task in tasks}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    yield future.result()
+                except Exception as error:
+                    yield _crashed(futures[future], error)
+
+
+def run_ray(
+    tasks: list[dict[str, Any]], jobs: int = 1, address: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--executor ray needs Ray; install it with "
+            "'pip install reprlab[ray]' or use --executor local"
+        ) from None
+    threads = threads_per_job(jobs)
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=threads * max(1, jobs), include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        # a task must fit the cluster: never ask for more CPUs than it has
+        threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
+        remote = ray.remote(num_cpus=threads, max_retries=0)(execute_run)
+        refs = {remote.remote({**task, "threads": threads}): task for task in tasks}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    yield ray.get(ref)
+                except Exception as error:
+                    yield _crashed(refs[ref], error)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_tasks(
+    tasks: list[dict[str, Any]], executor: str = "local", jobs: int = 1, address: str | None = None
+) -> Iterator[dict[str, Any]]:
+    if executor == "local":
+        if address:
+            raise ConfigError(
+                "--address applies to --executor ray only; drop it or add --executor ray"
+            )
+        return run_local(tasks, jobs)
+    if executor == "ray":
+        return run_ray(tasks, jobs, address)
+    raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
