@@ -4,6 +4,6 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(int(os.environ.get("REPRLAB_TEST_THREADS", "1")))
