@@ -35,8 +35,9 @@ def _top_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reprlab {__version__}")
-    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND",
-                        help="one of: " + ", ".join(COMMANDS))
+    parser.add_argument(
+        "command", choices=list(COMMANDS), metavar="COMMAND", help="one of: " + ", ".join(COMMANDS)
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -46,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     top = _top_parser().parse_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
     module_name, help_ = COMMANDS[top.command]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"reprlab {top.command}", description=help_,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"reprlab {top.command}",
+        description=help_,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.configure(parser)
     args = parser.parse_args(argv[1:])
     try:
