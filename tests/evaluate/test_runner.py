@@ -133,3 +133,27 @@ def test_eval_command_on_a_trained_run_merges_metrics_and_draws(tmp_path, capsys
     assert main(["eval", str(run_dir), "--metrics", "probe-knn,clustering"]) == 0
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["probe-knn"] == first["probe-knn"] and again["clustering"] == first["clustering"]
+
+
+def test_sampled_and_pixel_probes_match_the_probe_on_those_inputs(small_digits):
+    from reprlab.evaluate.probes import mlp_probe
+
+    vae = model_for(small_digits, name="vae")
+    out = evaluate_loaded(vae, small_digits, ["probe-mlp-sampled", "probe-pixels"], {"seed": 1})
+    train, test = small_digits.train, small_digits.test
+    sampled = mlp_probe(
+        embed(vae, train, sample=True, seed=1).numpy(), train.labels.numpy(),
+        embed(vae, test, sample=True, seed=1).numpy(), test.labels.numpy(),
+        num_classes=10, seed=1,
+    )  # fmt: skip
+    assert out["probe-mlp-sampled"] == pytest.approx(sampled)
+    pixels = mlp_probe(
+        train.images.reshape(len(train), -1).float().div(255).numpy(), train.labels.numpy(),
+        test.images.reshape(len(test), -1).float().div(255).numpy(), test.labels.numpy(),
+        num_classes=10, seed=1,
+    )  # fmt: skip
+    assert out["probe-pixels"] == pytest.approx(pixels)
+    assert out["probe-pixels"]["accuracy"] > 0.8  # digits are easy from pixels
+    ae = model_for(small_digits, name="ae")
+    skipped = evaluate_loaded(ae, small_digits, ["probe-mlp-sampled"])["skipped"]
+    assert "no posterior" in skipped["probe-mlp-sampled"]

@@ -28,10 +28,12 @@ def test_bundled_studies_are_found():
 def test_bundled_study_expands(name):
     spec = load_study(name)
     assert set(spec.profiles) >= {"quick", "full"}
-    for profile in ("quick", "full"):
+    for profile in spec.profiles:
         runs = expand(spec.resolve(profile), validate, run_id, SEED_KEY)
-        assert len({r.seed for r in runs}) >= 2
         assert len({r.run_id for r in runs}) == len(runs)
+        # quick profiles repeat over seeds so CI exercises the confidence intervals; a full
+        # profile may be one seed at the source's own scale (neighbourhoods' timing target)
+        assert len({r.seed for r in runs}) >= (2 if profile == "quick" else 1)
 
 
 @pytest.mark.slow

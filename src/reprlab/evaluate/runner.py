@@ -95,12 +95,32 @@ def has_decoder(model) -> bool:
     return decode is not None and decode is not RepresentationModel.decode
 
 
-def _probe(name: str):
+@torch.no_grad()
+def has_posterior(model, split) -> bool:
+    """Whether the model's code has a log-variance (a VAE's Gaussian posterior)."""
+    model.eval()
+    return model.encode(split.images[:2].float() / 255).logvar is not None
+
+
+def _probe(name: str, inputs: str = "codes"):
+    """A probe metric on ``inputs``: ``codes`` (sampled if the ``sample`` option is set),
+    ``sampled`` (posterior samples, seed 000) or ``pixels`` (the raw images, seed 001's
+    reference classifier)."""
+
     def metric(ctx: EvalContext) -> dict:
         from reprlab.evaluate.probes import PROBES
 
-        train = ctx.codes("train", ctx.sample)
-        test = ctx.codes(None, ctx.sample)
+        if inputs == "pixels":
+            train, test = (
+                ctx.split(s).images.reshape(len(ctx.split(s)), -1).float().div(255).numpy()
+                for s in ("train", None)
+            )
+        else:
+            sample = ctx.sample if inputs == "codes" else True
+            if sample and not has_posterior(ctx.model, ctx.split()):
+                raise NotApplicable("the model has no posterior to sample codes from")
+            train = ctx.codes("train", sample)
+            test = ctx.codes(None, sample)
         probe = PROBES[name]
         kwargs = {"seed": ctx.seed} if "seed" in inspect.signature(probe).parameters else {}
         return probe(
@@ -119,6 +139,16 @@ def probe_logistic(ctx):
 def probe_mlp(ctx):
     """MLP probe (one hidden layer, early stopping) on train codes, scored on test codes"""
     return _probe("mlp")(ctx)
+
+
+def probe_mlp_sampled(ctx):
+    """MLP probe on sampled posterior codes z ~ q(z|x) (seed 000's classifier), VAEs only"""
+    return _probe("mlp", "sampled")(ctx)
+
+
+def probe_pixels(ctx):
+    """reference: the MLP probe on raw pixels instead of codes (seed 001's image classifier)"""
+    return _probe("mlp", "pixels")(ctx)
 
 
 def probe_knn(ctx):
@@ -251,6 +281,8 @@ def metric_accuracy(ctx):
 METRICS = {
     "probe-logistic": probe_logistic,
     "probe-mlp": probe_mlp,
+    "probe-mlp-sampled": probe_mlp_sampled,
+    "probe-pixels": probe_pixels,
     "probe-knn": probe_knn,
     "probe-forest": probe_forest,
     "probe-boosting": probe_boosting,
