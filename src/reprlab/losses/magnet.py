@@ -20,18 +20,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from reprlab.losses.named import check_reduction, reduce
+
 Variance = Literal["paper", "tf-reference"]
 _VARIANCES = ("paper", "tf-reference")
-
-
-def _reduce(losses: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return losses.mean()
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "none":
-        return losses
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def magnet_loss(
@@ -104,12 +96,12 @@ class MagnetLoss(nn.Module):
         super().__init__()
         if variance not in _VARIANCES:
             raise ValueError(f"variance must be one of {_VARIANCES}, got {variance!r}")
-        _reduce(torch.zeros(1), reduction)
+        check_reduction(reduction)
         self.alpha, self.variance, self.reduction = alpha, variance, reduction
 
     def forward(self, embeddings: Tensor, labels: Tensor, clusters: Tensor | None = None) -> Tensor:
         _, losses = magnet_loss(embeddings, labels, clusters, self.alpha, self.variance)
-        return _reduce(losses, self.reduction)
+        return reduce(losses, self.reduction)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, variance={self.variance!r}, reduction={self.reduction!r}"

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from reprlab.losses.magnet import _reduce
+from reprlab.losses.named import check_reduction, reduce
 
 Version = Literal[1, 2, "hinge"]
 _VERSIONS = (1, 2, "hinge")
@@ -100,7 +100,7 @@ class RepMetLoss(nn.Module):
         super().__init__()
         if version not in _VERSIONS:
             raise ValueError(f"version must be one of {_VERSIONS}, got {version!r}")
-        _reduce(torch.zeros(1), reduction)
+        check_reduction(reduction)
         self.num_classes, self.reps_per_class, self.dim = num_classes, reps_per_class, dim
         self.version, self.sigma, self.alpha, self.reduction = version, sigma, alpha, reduction
         generator = torch.Generator().manual_seed(seed)
@@ -133,7 +133,7 @@ class RepMetLoss(nn.Module):
         )[1]
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return _reduce(self.per_example(embeddings, labels), self.reduction)
+        return reduce(self.per_example(embeddings, labels), self.reduction)
 
     def extra_repr(self) -> str:
         return (
