@@ -1,18 +1,23 @@
 """Exact k nearest neighbours, blocked so memory stays bounded.
 
-L2 ranks candidates by ``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query, so leaving it
-out makes clamping unnecessary), one matrix product per block, on data centred at its mean
-so that the expanded form loses few digits, keeps ``k + margin`` candidates
-per query with `torch.topk`, then recomputes the candidates' distances exactly as ``||q - x||`` and
-re-sorts, so rounding in the expanded form cannot misorder true neighbours. L1 uses blocked
-``torch.cdist(p=1)``. Distances returned are Euclidean (not squared) or Manhattan.
+Each block of queries is scored against a block of data points: for L2 by the ranking score
+``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query), one matrix product on data centred
+at its mean so that the expanded form loses few digits; for L1 by ``torch.cdist(p=1)``.
+A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each query's ``k +
+margin`` best scores, and the survivors' distances are then recomputed exactly, in float64
+from the original coordinates, and sorted, so rounding in the expanded form cannot misorder
+true neighbours. Distances returned are Euclidean (not squared) or Manhattan; ties in
+distance go to the lower index. Runs on the CPU (tensors elsewhere are copied).
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from reprlab.errors import ConfigError
+from reprlab.errors import ConfigError, DataError
+from reprlab.evaluate.knn_kernels import cut, exact_distances, pairs_by_data_point, select_smallest
 
 METRICS = ("l2", "l1")
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of scratch per block
@@ -21,17 +26,31 @@ DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of scratch per block
 def _as_tensor(a, dtype: torch.dtype) -> Tensor:
     if isinstance(a, np.ndarray):
         a = torch.from_numpy(np.ascontiguousarray(a))
-    return a.detach().to(dtype).reshape(len(a), -1).contiguous()
+    return a.detach().to("cpu", dtype).reshape(len(a), -1).contiguous()
 
 
-def _block_sizes(n_queries: int, n_data: int, dim: int, width: int, budget: int) -> tuple:
-    """Query-block and data-block sizes whose ``[B, C]`` scores and ``[B, width, D]`` exact
-    recomputation fit in ``budget`` bytes (4-byte floats, with room for topk's copy)."""
+def _check_finite_scores(data: Tensor, queries: Tensor, metric: str) -> None:
+    """Raise unless every coordinate is finite and no score can overflow: L2 scores are at most
+    ``3 m^2`` and L1 distances at most ``2 m`` for ``m`` the largest row norm."""
+    order = 2 if metric == "l2" else 1
+    m = max(torch.linalg.vector_norm(t, ord=order, dim=1).max().item() for t in (data, queries))
+    bound = 3 * m * m if metric == "l2" else 2 * m
+    if not np.isfinite(m) or bound >= torch.finfo(data.dtype).max:
+        raise DataError(
+            "knn got NaN, infinite or overflowing coordinates; clean those rows, or pass "
+            "dtype=torch.float64 for very large values"
+        )
+
+
+def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
+    """Query-block and data-block sizes whose ``[B, C]`` scores (4-byte floats) and per-query
+    selection buffers (``3 * width`` values and indices) fit in ``budget`` bytes."""
     data_block = n_data
-    rows = budget // (8 * n_data + 4 * width * (dim + 2))
-    if rows < 64:  # very many data points: split the data too and merge partial top-k
+    selection = 3 * width * 12
+    rows = budget // (4 * n_data + selection)
+    if rows < 64:  # very many data points: split the data too and merge partial selections
         rows = 64
-        data_block = max(width, (budget // 64 - 4 * width * (dim + 2)) // 8)
+        data_block = max(width, budget // 64 // 4 - selection // 4)
     return max(1, min(rows, n_queries)), min(data_block, n_data)
 
 
@@ -57,60 +76,93 @@ def knn(
         raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
     data = _as_tensor(x, dtype)
     exclude_self = queries is None
-    q = data if exclude_self else _as_tensor(queries, dtype).to(data.device)
+    q = data if exclude_self else _as_tensor(queries, dtype)
     n = len(data) - int(exclude_self)
     if not 1 <= k <= n:
         raise ConfigError(f"knn needs 1 <= k <= {n} (the number of candidates), got k={k}")
     if q.shape[1] != data.shape[1]:
         raise ConfigError(f"queries have {q.shape[1]} features but the data has {data.shape[1]}")
+    _check_finite_scores(data, q, metric)
     width = k if margin == 0 else min(n, k + (max(8, k // 16) if margin is None else margin))
-    rows, cols = _block_sizes(len(q), len(data), data.shape[1], width, memory_budget)
-    norms = None
+    rows, cols = _block_sizes(len(q), len(data), width, memory_budget)
+    scored_data, scored_q, norms = data, q, None
     if metric == "l2":  # distances are translation invariant; centring keeps the norms small
         centre = data.mean(0, dtype=torch.float64).to(dtype)
-        data = data - centre
-        q = data if exclude_self else q - centre
-        norms = data.pow(2).sum(1)
+        scored_data = data - centre
+        scored_q = scored_data if exclude_self else q - centre
+        norms = scored_data.pow(2).sum(1)
 
-    out_d = torch.empty(len(q), k, dtype=dtype, device=data.device)
-    out_i = torch.empty(len(q), k, dtype=torch.long, device=data.device)
-    for start in range(0, len(q), rows):
-        qb = q[start : start + rows]
-        best_s = best_i = None
-        for c0 in range(0, len(data), cols):
-            block = data[c0 : c0 + cols]
-            if metric == "l2":  # ranking score: ||x||^2 - 2 q.x  (+ ||q||^2 is constant)
-                scores = torch.addmm(norms[c0 : c0 + cols][None], qb, block.T, alpha=-2)
-            else:
-                scores = torch.cdist(qb, block, p=1)
-            if exclude_self:
-                r = torch.arange(start, start + len(qb), device=data.device)
-                inside = (r >= c0) & (r < c0 + len(block))
-                scores[inside.nonzero()[:, 0], r[inside] - c0] = float("inf")
-            s, i = torch.topk(scores, min(width, len(block)), dim=1, largest=False, sorted=False)
-            i += c0
-            if best_s is not None:
-                s, i = torch.cat([best_s, s], 1), torch.cat([best_i, i], 1)
-                s, j = torch.topk(s, min(width, s.shape[1]), dim=1, largest=False, sorted=False)
-                i = torch.gather(i, 1, j)
-            best_s, best_i = s, i
-        best_i = best_i.sort(dim=1).values  # ties in distance then break by lower index
-        exact, order = torch.sort(_exact(qb, data, best_i, metric), dim=1, stable=True)
-        out_d[start : start + len(qb)] = exact[:, :k]
-        out_i[start : start + len(qb)] = torch.gather(best_i, 1, order[:, :k])
+    scratch = torch.empty(rows * cols, dtype=dtype)
+    out_d = torch.empty(len(q), k, dtype=dtype)
+    out_i = torch.empty(len(q), k, dtype=torch.long)
+    threads = torch.get_num_threads()
+    with ThreadPoolExecutor(threads) as pool:
+        selection = _Selection(pool, threads, rows, width, scratch.numpy().dtype)
+        for start in range(0, len(q), rows):
+            qb = scored_q[start : start + rows]
+            selection.reset(len(qb), start if exclude_self else None)
+            for c0 in range(0, len(data), cols):
+                block = scored_data[c0 : c0 + cols]
+                if metric == "l2":  # ranking score: ||x||^2 - 2 q.x  (+ ||q||^2 is constant)
+                    scores = scratch[: len(qb) * len(block)].view(len(qb), len(block))
+                    torch.addmm(norms[c0 : c0 + cols][None], qb, block.T, alpha=-2, out=scores)
+                else:
+                    scores = torch.cdist(qb, block, p=1)
+                selection.add(scores.numpy(), c0)
+            d, i = selection.rerank(q[start : start + rows], data, metric, k)
+            out_d[start : start + rows], out_i[start : start + rows] = d, i
     return out_d, out_i
 
 
-def _exact(queries: Tensor, data: Tensor, indices: Tensor, metric: str, chunk: int = 8) -> Tensor:
-    """Distances from each query to its candidate rows, computed directly as ``|q - x|``, a few
-    queries at a time in one reused buffer (the gather is memory-bound; this keeps it in cache)."""
-    out = torch.empty(indices.shape, dtype=data.dtype, device=data.device)
-    buffer = torch.empty(
-        chunk * indices.shape[1], data.shape[1], dtype=data.dtype, device=data.device
-    )
-    for s in range(0, len(queries), chunk):
-        rows = indices[s : s + chunk]
-        diff = torch.index_select(data, 0, rows.reshape(-1), out=buffer[: rows.numel()])
-        diff = diff.view(*rows.shape, -1).sub_(queries[s : s + chunk, None, :])
-        out[s : s + chunk] = torch.linalg.vector_norm(diff, ord=2 if metric == "l2" else 1, dim=2)
-    return out
+class _Selection:
+    """The running ``width`` best candidates of one block of queries, in buffers reused across
+    blocks; the compiled kernels release the GIL, so rows are split across a thread pool."""
+
+    def __init__(self, pool: ThreadPoolExecutor, threads: int, rows: int, width: int, dtype):
+        self.pool, self.threads, self.width = pool, threads, width
+        self.values = np.empty((rows, 3 * width), dtype=dtype)
+        self.indices = np.empty((rows, 3 * width), dtype=np.int64)
+
+    def reset(self, rows: int, first_self: int | None) -> None:
+        """Start a block of ``rows`` queries; ``first_self``: the data index of the first query
+        when the queries are the data (each then skips itself), else None."""
+        self.counts = np.zeros(rows, dtype=np.int64)
+        none = np.full(rows, -1)
+        self.own = none if first_self is None else np.arange(first_self, first_self + rows)
+
+    def add(self, scores: np.ndarray, column_offset: int) -> None:
+        def work(a, b):
+            v, i, c = self.values[a:b], self.indices[a:b], self.counts[a:b]
+            select_smallest(scores[a:b], column_offset, self.own[a:b], self.width, v, i, c)
+
+        self._in_threads(work, len(scores))
+
+    def _in_threads(self, work, rows: int) -> None:
+        """``work(a, b)`` on row ranges that split ``rows`` evenly, one per thread."""
+        edges = np.linspace(0, rows, self.threads + 1).astype(int)
+        list(self.pool.map(work, edges[:-1], edges[1:]))
+
+    def rerank(self, queries: Tensor, data: Tensor, metric: str, k: int) -> tuple:
+        """The ``k`` nearest by exact distance (computed in float64 from ``data`` and
+        ``queries``, the uncentred coordinates), ties to the lower index."""
+        rows, width = len(queries), self.width
+        values, indices, counts = self.values[:rows], self.indices[:rows], self.counts
+        # every row has >= width candidates; cut them to exactly width
+        self._in_threads(lambda a, b: cut(values[a:b], indices[a:b], counts[a:b], width), rows)
+        start, pair_query, pair_slot = pairs_by_data_point(indices, counts, len(data))
+        exact = np.empty((rows, width), dtype=np.float64)
+        q, x = queries.numpy(), data.numpy()
+        edges = np.searchsorted(start, np.linspace(0, start[-1], 4 * self.threads + 1))
+        edges[-1] = len(data)
+
+        def work(j):
+            exact_distances(
+                q, x, start, pair_query, pair_slot, edges[j], edges[j + 1], metric == "l1", exact
+            )
+
+        list(self.pool.map(work, range(len(edges) - 1)))
+        candidates, by_index = torch.sort(torch.from_numpy(indices[:, :width]), dim=1)
+        distances, order = torch.sort(
+            torch.gather(torch.from_numpy(exact), 1, by_index), dim=1, stable=True
+        )
+        return distances[:, :k], torch.gather(candidates, 1, order[:, :k])
