@@ -184,16 +184,22 @@ def test_reduced_fast_path_alpha_and_log_partition_gradients():
     torch.testing.assert_close(got[1], ls.grad, rtol=1e-9, atol=1e-12)
 
 
-def test_log_z_and_slope_match_log_partition_autograd():
-    from reprlab.losses.adaptive import _log_z_and_slope
+def test_log_z_and_slope_match_log_partition_autograd_and_finite_differences():
+    from reprlab.losses.distribution import log_partition_and_slope
 
     a = torch.cat(
         [torch.linspace(0, 10, 1001, dtype=torch.float64), torch.tensor([2.0, 1e-9, 1e6])]
     ).requires_grad_()
-    value, slope = _log_z_and_slope(a)
+    value, slope = log_partition_and_slope(a)
     (ref_slope,) = torch.autograd.grad(log_partition(a).sum(), a)
     torch.testing.assert_close(value, log_partition(a).detach(), rtol=0, atol=1e-14)
     torch.testing.assert_close(slope, ref_slope, rtol=1e-7, atol=1e-12)
+    # central differences, away from alpha = 2 where d log Z / d alpha is unbounded
+    inner = torch.linspace(0.05, 9.95, 199, dtype=torch.float64)
+    inner = inner[(inner - 2).abs() > 0.1]
+    eps = 1e-6
+    fd = (log_partition(inner + eps) - log_partition(inner - eps)) / (2 * eps)
+    torch.testing.assert_close(log_partition_and_slope(inner)[1], fd, rtol=1e-6, atol=1e-8)
 
 
 def test_reduced_fast_path_empty_batch_and_float32_batch():

@@ -52,6 +52,34 @@ def _check_alpha(alpha: Tensor, what: str) -> None:
         )
 
 
+def _spline(u: Tensor) -> tuple[Tensor, Tensor]:
+    """The table's cubic Hermite spline of log Z on the axis u = alpha / (1 + alpha) in [0, 1]
+    (a point on a knot belongs to the interval on its right), in Horner form: its value and
+    its derivative in u. Differentiable in ``u`` by autograd."""
+    t = _table(u.device)
+    knots = t["u"]
+    i = torch.searchsorted(knots, u.detach(), right=True).sub_(1).clamp_(0, knots.numel() - 2)
+    u0 = knots[i]
+    h = knots[i + 1] - u0
+    s = (u - u0) / h
+    y0 = t["log_z"][i]
+    delta = t["log_z"][i + 1] - y0
+    m0 = t["d_left"][i] * h
+    m1 = t["d_right"][i] * h
+    c2 = 3 * delta - 2 * m0 - m1
+    c3 = m0 + m1 - 2 * delta
+    value = y0 + s * (m0 + s * (c2 + s * c3))
+    return value, (m0 + s * (2 * c2 + s * (3 * c3))) / h
+
+
+def log_partition_and_slope(alpha: Tensor) -> tuple[Tensor, Tensor]:
+    """log Z(alpha) and d log Z / d alpha in float64, for finite alpha >= 0, without autograd
+    (the caller checks alpha); the same spline as `log_partition`."""
+    a = alpha.detach().to(torch.float64)
+    value, d_du = _spline(a / (1 + a))
+    return value, d_du / (1 + a) ** 2  # du / dalpha = 1 / (1 + alpha)^2
+
+
 def log_partition(alpha: Tensor | float) -> Tensor:
     """log Z(alpha) for alpha in [0, inf], differentiable in alpha; |error| < 1e-7 (float64).
 
@@ -62,27 +90,11 @@ def log_partition(alpha: Tensor | float) -> Tensor:
     if not alpha.is_floating_point():
         alpha = alpha.to(torch.get_default_dtype())
     _check_alpha(alpha, "log_partition")
-    t = _table(alpha.device)
     a64 = alpha.to(torch.float64)
     is_inf = torch.isinf(a64)
     finite_a = torch.where(is_inf, 0.0, a64)  # no inf/inf, and no NaN gradient at alpha = inf
     u = torch.where(is_inf, 1.0, finite_a / (1 + finite_a))
-    knots = t["u"]
-    i = torch.searchsorted(knots, u.detach(), right=True) - 1
-    i = i.clamp(0, knots.numel() - 2)
-    u0, u1 = knots[i], knots[i + 1]
-    h = u1 - u0
-    s = (u - u0) / h
-    h00 = (1 + 2 * s) * (1 - s) ** 2
-    h10 = s * (1 - s) ** 2
-    h01 = s * s * (3 - 2 * s)
-    h11 = s * s * (s - 1)
-    value = (
-        h00 * t["log_z"][i]
-        + h10 * h * t["d_left"][i]
-        + h01 * t["log_z"][i + 1]
-        + h11 * h * t["d_right"][i]
-    )
+    value, _ = _spline(u)
     return value.to(alpha.dtype)
 
 
