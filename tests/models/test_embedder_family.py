@@ -92,3 +92,21 @@ def test_family_config_is_validated_and_round_trips():
         as_model_config({"name": "embedder", "metric": {"objective": "arcface"}})
     with pytest.raises(ConfigError, match=r"metric.backbone"):
         as_model_config({"name": "embedder", "metric": {"backbone": "mlp"}})  # it is model.arch
+
+
+@pytest.mark.parametrize("scale", [100.0, 3.0, 1.0])
+def test_proxy_anchor_proxies_learn_at_their_own_rate(scale):
+    from reprlab.train import TrainConfig
+    from reprlab.train.loop import make_optimizer
+
+    cfg = ModelConfig(
+        name="embedder", metric={"objective": "proxy-anchor", "proxy_lr_scale": scale}
+    )
+    model = build_model(cfg, Digits())
+    optimizer = make_optimizer(model, TrainConfig(lr=1e-3))
+    proxies = model.objective.loss.proxies
+    groups = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert groups[id(proxies)] == pytest.approx(1e-3 * scale)
+    backbone = next(model.backbone.parameters())
+    assert groups[id(backbone)] == 1e-3
+    assert len(groups) == len(list(model.parameters()))  # every parameter in exactly one group

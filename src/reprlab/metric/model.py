@@ -9,7 +9,7 @@ layout). RepMet's representatives start at per-class k-means centres when
 
 In a run it is the model family ``embedder`` (``reprlab.models.MODELS``): the architecture is
 ``model.arch`` (mlp, conv or resnet18) and everything else is the ``model.metric`` section
-(`reprlab.models.MetricConfig`, the fields of `EmbedderConfig` but ``backbone``). ``fit``
+(`reprlab.models.MetricConfig`: `EmbedderConfig` less ``backbone``). ``fit``
 finds the ``train_loader`` and ``training_callbacks`` hooks; their states are checkpointed.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
@@ -31,36 +31,15 @@ from reprlab.metric.objectives import (
 )
 from reprlab.metric.sampler import MagnetBatchLoader, MagnetBatchSampler
 from reprlab.models import Code, LossOutput, RepresentationModel
+from reprlab.models.config import MetricConfig
 from reprlab.models.embedders import ConvEmbedder, MLPEmbedder, ResNet18Embedder
 
 
-class EmbedderConfig(BaseModel):
-    """The metric-learning section of a run's model config (seed 003 defaults: M=12, D=4, K=3)."""
-
-    model_config = ConfigDict(extra="forbid")
+class EmbedderConfig(MetricConfig):
+    """A run's ``model.metric`` section plus the ``backbone`` (a run's ``model.arch``); seed
+    003's defaults: M=12, D=4, K=3. ``seed`` None: drawn from torch's global RNG."""
 
     backbone: Literal["mlp", "conv", "resnet18"] = "mlp"
-    embedding_dim: int = Field(64, ge=1)
-    hidden: tuple[int, ...] = (256, 256)
-    channels: tuple[int, ...] = (32, 64, 128)
-    pretrained: bool = True
-    download: bool = False
-    objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
-    clusters_per_class: int = Field(3, ge=1, description="K")
-    clusters_per_batch: int = Field(12, ge=2, description="M")
-    samples_per_cluster: int = Field(4, ge=1, description="D")
-    refresh_every: int = Field(100, ge=0, description="steps between k-means refreshes; 0 never")
-    alpha: float = 1.0
-    variance: Literal["paper", "tf-reference"] = "paper"
-    repmet_version: Literal[1, 2, "hinge"] = 1
-    sigma: float = Field(0.5, gt=0)
-    seed_representatives: bool = True
-    margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
-    proxy_alpha: float = 32.0
-    samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
-    seed: int | None = Field(
-        None, description="initialisation and batches; None: drawn from torch's global RNG"
-    )
 
 
 def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -87,7 +66,9 @@ def _objective(cfg: EmbedderConfig, num_classes: int, seed: int) -> nn.Module:
     if cfg.objective == "triplet":
         return TripletObjective(0.2 if cfg.margin is None else cfg.margin)
     margin = 0.1 if cfg.margin is None else cfg.margin
-    return ProxyAnchorObjective(num_classes, cfg.embedding_dim, margin, cfg.proxy_alpha, seed)
+    return ProxyAnchorObjective(
+        num_classes, cfg.embedding_dim, margin, cfg.proxy_alpha, seed, cfg.proxy_lr_scale
+    )
 
 
 class MetricEmbedder(RepresentationModel):

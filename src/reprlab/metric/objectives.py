@@ -77,12 +77,24 @@ class TripletObjective(nn.Module):
 
 
 class ProxyAnchorObjective(nn.Module):
-    """Proxy-anchor loss (pytorch-metric-learning), one learnable proxy per class."""
+    """Proxy-anchor loss (pytorch-metric-learning), one learnable proxy per class.
+
+    The proxies learn ``lr_scale`` times faster than the network (``lr_scale`` is read by
+    `reprlab.train.make_optimizer`): Kim et al. 2020, Sec. 4.1, train them at 100x the
+    learning rate.
+    """
 
     def __init__(
-        self, num_classes: int, dim: int, margin: float = 0.1, alpha: float = 32.0, seed: int = 0
+        self,
+        num_classes: int,
+        dim: int,
+        margin: float = 0.1,
+        alpha: float = 32.0,
+        seed: int = 0,
+        lr_scale: float = 100.0,
     ) -> None:
         super().__init__()
+        self.lr_scale = lr_scale
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.loss = pml_losses.ProxyAnchorLoss(num_classes, dim, margin=margin, alpha=alpha)

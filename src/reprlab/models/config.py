@@ -72,7 +72,10 @@ class MetricConfig(_Section):
     sigma: float = Field(0.5, gt=0, description="RepMet's sigma")
     seed_representatives: bool = Field(True, description="RepMet: start at k-means centres")
     margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
-    proxy_alpha: float = 32.0
+    proxy_alpha: float = Field(32.0, description="proxy-anchor's scale alpha")
+    proxy_lr_scale: float = Field(
+        100.0, gt=0, description="proxy-anchor: the proxies' learning rate over the model's"
+    )
     samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
     seed: int | None = Field(None, description="None: derived from the run's seed")
 

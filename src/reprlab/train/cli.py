@@ -77,6 +77,7 @@ METRIC_PATHS: dict[str, str] = {
     "sigma": "model.metric.sigma",
     "margin": "model.metric.margin",
     "samples_per_class": "model.metric.samples_per_class",
+    "proxy_lr_scale": "model.metric.proxy_lr_scale",
     "pretrained": "model.metric.pretrained",
 }
 EMBEDDER = "embedder"
@@ -273,6 +274,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--margin",
         metavar="M",
         help="triplet (default 0.2) or proxy-anchor (default 0.1) margin",
+    )
+    g.add_argument(
+        "--proxy-lr-scale",
+        metavar="X",
+        help="proxy-anchor: the proxies' learning rate over the model's (default 100, as Kim "
+        "et al. 2020)",
     )
     g.add_argument(
         "--samples-per-class",

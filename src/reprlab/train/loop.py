@@ -92,14 +92,27 @@ def make_fabric(train):
 
 def make_optimizer(model: torch.nn.Module, train) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD; weight decay spares the reconstruction objective's own parameters
-    (the adaptive alpha and scale), which are distribution parameters, not weights."""
-    decayed, spared = [], []
+    (the adaptive alpha and scale), which are distribution parameters, not weights. A
+    sub-module with an ``lr_scale`` attribute (proxy-anchor's proxies) gets its own group at
+    ``lr_scale`` times the learning rate."""
+    scaled = {}
+    for prefix, module in model.named_modules():
+        if getattr(module, "lr_scale", None) not in (None, 1.0):
+            for name, _ in module.named_parameters(prefix=prefix):
+                scaled[name] = float(module.lr_scale)
+    decayed, spared, by_scale = [], [], {}
     for name, p in model.named_parameters():
-        if p.requires_grad:
+        if not p.requires_grad:
+            continue
+        if name in scaled:
+            by_scale.setdefault(scaled[name], []).append(p)
+        else:
             (spared if name.startswith("reconstruction.") else decayed).append(p)
     groups = [{"params": decayed}]
     if spared:
         groups.append({"params": spared, "weight_decay": 0.0})
+    for scale, params in by_scale.items():
+        groups.append({"params": params, "lr": train.lr * scale})
     if train.optimizer == "adam":
         return torch.optim.Adam(
             groups, lr=train.lr, betas=train.betas, weight_decay=train.weight_decay
