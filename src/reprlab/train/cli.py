@@ -364,7 +364,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--logger",
         action="append",
         metavar="NAME",
-        help="also log to tensorboard, wandb or mlflow (repeatable; the package must be installed)",
+        help="also log each epoch to tensorboard (RUN/logs/tensorboard), wandb (RUN/logs/wandb; "
+        "WANDB_MODE=offline keeps it local) or mlflow (to MLFLOW_TRACKING_URI); repeatable; "
+        "the package must be installed",
     )
 
 

@@ -4,6 +4,8 @@ Biases or MLflow as well when asked for and installed."""
 import csv
 import importlib.util
 import io
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,13 @@ from reprlab.errors import ConfigError
 
 #: logger name -> the package it needs
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+#: logger name -> what to do when it cannot start
+HINTS = {
+    "tensorboard": "check that the run directory is writable",
+    "wandb": "run `wandb login`, or set WANDB_MODE=offline to keep the records local",
+    "mlflow": "set MLFLOW_TRACKING_URI to a server or database (e.g. sqlite:///mlflow.db with "
+    "the full mlflow package)",
+}
 
 
 def check_loggers(names: list[str]) -> None:
@@ -42,8 +51,18 @@ class ExternalLoggers:
     def __init__(self, names: list[str], run_dir: Path, run_name: str, config: dict) -> None:
         check_loggers(names)
         self.sinks: list[Any] = []
+        existed = run_dir.exists()
         for name in names:
-            self.sinks.append((name, self._open(name, run_dir, run_name, config)))
+            try:
+                self.sinks.append((name, self._open(name, run_dir, run_name, config)))
+            except Exception as error:
+                self.close()
+                if not existed:  # what the trackers began to write there goes with it
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise ConfigError(
+                    f"logger {name!r} could not start ({reason[:200]}); {HINTS[name]}"
+                ) from error
 
     @staticmethod
     def _open(name: str, run_dir: Path, run_name: str, config: dict):
@@ -56,7 +75,13 @@ class ExternalLoggers:
         if name == "wandb":
             import wandb
 
-            return wandb.init(name=run_name, dir=str(run_dir / "logs"), config=config, reinit=True)
+            return wandb.init(  # WANDB_MODE read at each start, not once per process
+                name=run_name,
+                dir=str(run_dir / "logs"),
+                config=config,
+                reinit=True,
+                mode=os.environ.get("WANDB_MODE") or None,
+            )
         import mlflow
 
         mlflow.start_run(run_name=run_name)

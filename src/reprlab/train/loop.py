@@ -284,6 +284,11 @@ def fit(
         set_rng_state(checkpoint["rng"])
 
     is_zero = fabric.is_global_zero
+    external = (  # opened first: a tracker that cannot start leaves no run behind
+        ExternalLoggers(tc.loggers, run_dir, run_dir.name, _flatten(config.model_dump(mode="json")))
+        if is_zero
+        else None
+    )
     if is_zero:
         atomic.write_text(run_dir / "config.yaml", dump_config(config))
     status = {"run_id": run_id(config), "epochs": tc.epochs}
@@ -307,11 +312,6 @@ def fit(
             )
         fabric.barrier()
 
-    external = (
-        ExternalLoggers(tc.loggers, run_dir, run_dir.name, _flatten(config.model_dump(mode="json")))
-        if is_zero
-        else None
-    )
     steps_per_epoch = len(loader)
     try:
         if state.epoch >= tc.epochs:
