@@ -48,3 +48,22 @@ def test_quick_profile_runs_from_the_cli(name, tmp_path, capsys):
     assert results["stats"] and all(r["status"] == "done" for r in results["runs"])
     assert main(["results", str(out), "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("grid,cell,")
+
+
+@pytest.mark.slow
+def test_the_main_job_runs_as_the_quickstart_says(tmp_path):
+    # `reprlab run` with no study is the default study's quick profile (README, about a minute)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "default"
+    command = [str(Path(sys.executable).parent / "reprlab"), "run", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == 15 and all(r["status"] == "done" for r in results["runs"])
+    table = (out / "report.md").read_text()
+    for loss in ("mse", "l1", "charbonnier", "cauchy", "geman-mcclure"):
+        assert f"| {loss} | 3/3 |" in table
+    assert (out / "report.html").is_file() and "report: " in done.stdout
