@@ -71,8 +71,6 @@ def test_a_tracker_that_cannot_start_is_one_clear_error(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://tracker")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(
-        ConfigError, match=r"logger 'mlflow' could not start .*MLFLOW_TRACKING_URI"
-    ):
+    with pytest.raises(ConfigError, match=r"logger 'mlflow' could not start .*MLFLOW_TRACKING_URI"):
         train_run(config(["mlflow"]), tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "config.yaml").exists()

@@ -5,6 +5,7 @@ bookkeeping (Rippel et al. 2016, section 3.3), and RepMet's k-means seeding of r
 from torch import Tensor
 
 from reprlab.metric.clusters import embed_images, per_class_kmeans
+from reprlab.metric.distributed import broadcast
 from reprlab.metric.sampler import MagnetBatchLoader
 from reprlab.train import Callback
 
@@ -28,16 +29,17 @@ class ClusterRefresh(Callback):
         self.steps = 0
         self.refreshes = 0
 
-    def refresh(self) -> None:
+    def refresh(self, fabric=None) -> None:
         split = self.loader.split
         embeddings = embed_images(self.model, split.images)
-        self.loader.sampler.index = per_class_kmeans(
+        index = per_class_kmeans(
             embeddings,
             split.labels,
             self.k,
             seed=self.seed + self.refreshes,
             previous=self.loader.sampler.index,
         )
+        self.loader.sampler.index = broadcast(index, fabric)
         self.refreshes += 1
 
     def on_step_end(self, fit, step: int, output) -> None:
@@ -46,7 +48,7 @@ class ClusterRefresh(Callback):
             self.loader.sampler.record(self.loader.last_indices, losses)
         self.steps += 1
         if self.every > 0 and self.steps % self.every == 0:
-            self.refresh()
+            self.refresh(fit.fabric)
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "refreshes": self.refreshes}
@@ -73,7 +75,8 @@ class SeedRepresentatives(Callback):
         expected = self.repmet_loss.num_classes * self.repmet_loss.reps_per_class
         if index.num_clusters == expected:  # every class has at least K examples
             device = self.repmet_loss.representatives.device
-            self.repmet_loss.set_representatives(index.centers.to(device))
+            centers = broadcast(index.centers, fit.fabric)
+            self.repmet_loss.set_representatives(centers.to(device))
         self.done = True
 
     def state_dict(self) -> dict:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from reprlab.errors import ConfigError
 from reprlab.metric.classify import batch_accuracy, simple_accuracy
 from reprlab.metric.clusters import embed_images, per_class_kmeans
+from reprlab.metric.distributed import whole_batch, world_size
 from reprlab.metric.objectives import (
     MagnetObjective,
     ProxyAnchorObjective,
@@ -112,6 +113,9 @@ class MetricEmbedder(RepresentationModel):
         x, y, *rest = batch
         clusters = rest[0] if rest else None
         embeddings = self.backbone(x)
+        if world_size() > 1:  # the loss of the whole global batch (reprlab.metric.distributed)
+            embeddings, y = whole_batch(embeddings), whole_batch(y)
+            clusters = None if clusters is None else whole_batch(clusters)
         total, per_example = self.objective(embeddings, y, clusters)
         self.last_example_losses = None if per_example is None else per_example.detach()
         with torch.no_grad():
