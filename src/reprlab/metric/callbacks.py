@@ -48,7 +48,7 @@ class ClusterRefresh(Callback):
             self.loader.sampler.record(self.loader.last_indices, losses)
         self.steps += 1
         if self.every > 0 and self.steps % self.every == 0:
-            self.refresh(fit.fabric)
+            self.refresh(getattr(fit, "fabric", None))
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "refreshes": self.refreshes}
@@ -75,7 +75,7 @@ class SeedRepresentatives(Callback):
         expected = self.repmet_loss.num_classes * self.repmet_loss.reps_per_class
         if index.num_clusters == expected:  # every class has at least K examples
             device = self.repmet_loss.representatives.device
-            centers = broadcast(index.centers, fit.fabric)
+            centers = broadcast(index.centers, getattr(fit, "fabric", None))
             self.repmet_loss.set_representatives(centers.to(device))
         self.done = True
 
