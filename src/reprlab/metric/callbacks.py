@@ -42,6 +42,11 @@ class ClusterRefresh(Callback):
         self.loader.sampler.index = broadcast(index, fabric)
         self.refreshes += 1
 
+    def on_fit_start(self, fit) -> None:
+        """Under several processes, all start from process 0's index (each built its own)."""
+        fabric = getattr(fit, "fabric", None)
+        self.loader.sampler.index = broadcast(self.loader.sampler.index, fabric)
+
     def on_step_end(self, fit, step: int, output) -> None:
         losses = getattr(self.model, "last_example_losses", None)
         if losses is not None and self.loader.last_indices is not None:
