@@ -4,10 +4,11 @@ Each block of queries is scored against a block of data points: for L2 by the ra
 ``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query), one matrix product on data centred
 at its mean so that the expanded form loses few digits; for L1 by ``torch.cdist(p=1)``.
 A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each query's ``k +
-margin`` best scores, and the survivors' distances are then recomputed exactly, in float64
-from the original coordinates, and sorted, so rounding in the expanded form cannot misorder
-true neighbours. Distances returned are Euclidean (not squared) or Manhattan; ties in
-distance go to the lower index. Runs on the CPU (tensors elsewhere are copied).
+margin`` best scores, and the survivors' distances are then recomputed from the original
+coordinates (differences in the inputs' precision, sums in float64) and sorted, so rounding
+in the expanded form cannot misorder true neighbours. Distances returned are Euclidean (not
+squared) or Manhattan; ties in distance go to the lower index. Runs on the CPU (tensors
+elsewhere are copied).
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,8 @@ def _check_finite_scores(data: Tensor, queries: Tensor, metric: str) -> None:
     """Raise unless every coordinate is finite and no score can overflow: L2 scores are at most
     ``3 m^2`` and L1 distances at most ``2 m`` for ``m`` the largest row norm."""
     order = 2 if metric == "l2" else 1
-    m = max(torch.linalg.vector_norm(t, ord=order, dim=1).max().item() for t in (data, queries))
+    rows = (data,) if queries is data else (data, queries)
+    m = max(torch.linalg.vector_norm(t, ord=order, dim=1).max().item() for t in rows)
     bound = 3 * m * m if metric == "l2" else 2 * m
     if not np.isfinite(m) or bound >= torch.finfo(data.dtype).max:
         raise DataError(
@@ -127,8 +129,10 @@ class _Selection:
         """Start a block of ``rows`` queries; ``first_self``: the data index of the first query
         when the queries are the data (each then skips itself), else None."""
         self.counts = np.zeros(rows, dtype=np.int64)
-        none = np.full(rows, -1)
-        self.own = none if first_self is None else np.arange(first_self, first_self + rows)
+        if first_self is None:
+            self.own = np.full(rows, -1)
+        else:
+            self.own = np.arange(first_self, first_self + rows)
 
     def add(self, scores: np.ndarray, column_offset: int) -> None:
         def work(a, b):
@@ -143,8 +147,8 @@ class _Selection:
         list(self.pool.map(work, edges[:-1], edges[1:]))
 
     def rerank(self, queries: Tensor, data: Tensor, metric: str, k: int) -> tuple:
-        """The ``k`` nearest by exact distance (computed in float64 from ``data`` and
-        ``queries``, the uncentred coordinates), ties to the lower index."""
+        """The ``k`` nearest by exact distance (from ``data`` and ``queries``, the uncentred
+        coordinates, summed in float64), ties to the lower index."""
         rows, width = len(queries), self.width
         values, indices, counts = self.values[:rows], self.indices[:rows], self.counts
         # every row has >= width candidates; cut them to exactly width

@@ -60,7 +60,7 @@ def _scan(row, offset, skip, vals, idx, size, width, limit):
     """Append each score of ``row`` below ``limit`` (but not column ``skip``) to the selection
     ``vals/idx[:size]``; a full buffer is cut to its ``width`` smallest, whose largest becomes
     the new limit. Column indices only grow, so a tie never displaces a kept point.
-    Returns the new size and limit."""
+    Returns the new size."""
     capacity = vals.shape[0]
     for j in range(row.shape[0]):
         v = row[j]
@@ -72,7 +72,7 @@ def _scan(row, offset, skip, vals, idx, size, width, limit):
                 _keep_smallest(vals, idx, size, width)
                 size = width
                 limit = vals[:width].max()
-    return size, limit
+    return size
 
 
 @numba.njit(**_KERNEL)
@@ -117,9 +117,9 @@ def select_smallest(scores, column_offset, self_index, width, values, indices, c
             limit = vals[:width].max()
         elif size == 0:  # a first block: start from a sampled bar; most rows keep it
             limit = _sample_limit(scores[r], width)
-        size_after, _ = _scan(scores[r], column_offset, skip, vals, idx, size, width, limit)
+        size_after = _scan(scores[r], column_offset, skip, vals, idx, size, width, limit)
         if size_after < width and limit != np.inf:  # too few below the sampled bar
-            size_after, _ = _scan(scores[r], column_offset, skip, vals, idx, 0, width, np.inf)
+            size_after = _scan(scores[r], column_offset, skip, vals, idx, 0, width, np.inf)
         counts[r] = size_after
 
 
