@@ -26,6 +26,7 @@ class Autoencoder(RepresentationModel):
     """
 
     code_multiplier = 1
+    has_decoder = True
 
     def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__()

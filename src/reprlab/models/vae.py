@@ -2,6 +2,8 @@
 Gaussian posterior q(z|x) = N(mean, diag exp(logvar)), standard normal prior, reparameterised
 samples z = mean + exp(logvar / 2) * eps with eps ~ N(0, I)."""
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -24,6 +26,8 @@ class VAE(Autoencoder):
 
     code_multiplier = 2
     default_reduction = "sum"
+    has_posterior = True
+    has_prior = True
 
     def __init__(self, cfg: ModelConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(cfg, image_shape)
@@ -50,6 +54,10 @@ class VAE(Autoencoder):
         """The posterior mean, or a posterior sample when ``sample`` (seed 000)."""
         mean, logvar = self.posterior(x)
         return (self.sample(mean, logvar) if sample else mean).flatten(1)
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` codes from the standard normal prior N(0, I), flat [n, D]."""
+        return torch.randn(n, math.prod(self.latent_shape), generator=generator)
 
     def loss(self, batch) -> LossOutput:
         """Always samples z, so the loss in eval mode is the same single-sample estimate."""
