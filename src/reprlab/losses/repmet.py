@@ -83,7 +83,8 @@ class RepMetLoss(nn.Module):
 
     ``forward(embeddings, labels)`` (pytorch-metric-learning convention). Representatives are
     stored class by class (``representative_labels``) and start random; `set_representatives`
-    seeds them, for instance with per-class k-means centres (`reprlab.metric.per_class_kmeans`).
+    seeds them, for instance with per-class k-means centres
+    (`reprlab.metric_learning.per_class_kmeans`).
     """
 
     def __init__(
