@@ -41,7 +41,7 @@ def test_adapters_pass_codes_images_and_curves_of_the_run(tmp_path, small_digits
     model = model_for(small_digits, "ae")
     run = RunDir(tmp_path)
     run.write_curves([{"epoch": 1, "loss": 2.0, "note": "x"}, {"epoch": 2, "loss": 1.5}])
-    ctx = EvalContext.create(model, small_digits, {"seed": 3, "max_points": 40}, run)
+    ctx = EvalContext(model, small_digits, {"seed": 3, "max_points": 40}, run)
     drawn = adapters.draw_figures(ctx, ["scatter", "sphere", "reconstructions", "curves"])
     assert drawn == {n: run.figure(n) for n in ("scatter", "sphere", "reconstructions", "curves")}
     codes = embed(model, small_digits.test).numpy()
@@ -60,7 +60,7 @@ def test_adapters_pass_codes_images_and_curves_of_the_run(tmp_path, small_digits
 
 
 def test_figures_that_do_not_apply_are_skipped(tmp_path, small_digits):
-    ctx = EvalContext.create(model_for(small_digits, "ae"), small_digits, run_dir=tmp_path)
+    ctx = EvalContext(model_for(small_digits, "ae"), small_digits, run_dir=tmp_path)
     drawn = adapters.draw_figures(ctx, ["samples", "curves"])
     assert drawn == {
         "skipped": {
@@ -73,7 +73,7 @@ def test_figures_that_do_not_apply_are_skipped(tmp_path, small_digits):
 
 
 def test_prior_samples_are_drawn_for_a_vae(tmp_path, small_digits):
-    ctx = EvalContext.create(model_for(small_digits, "vae"), small_digits, run_dir=tmp_path)
+    ctx = EvalContext(model_for(small_digits, "vae"), small_digits, run_dir=tmp_path)
     path = adapters.draw_figures(ctx, ["samples"])["samples"]
     assert path == RunDir(tmp_path).figure("samples")
     with Image.open(path) as image:

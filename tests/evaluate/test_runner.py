@@ -178,7 +178,7 @@ def test_capabilities_come_from_the_class_flags(small_digits):
         "fid": "the model has no decoder",
         "elbo": "the model has no prior p(z)",
     }
-    ctx = EvalContext.create(model_for(small_digits, name="vqvae"), small_digits)
+    ctx = EvalContext(model_for(small_digits, name="vqvae"), small_digits)
     with pytest.raises(NotApplicable, match="no prior p"):
         ctx.prior_images(4)
 
@@ -192,7 +192,7 @@ def test_prior_images_decode_seeded_prior_codes(small_digits):
     with torch.no_grad():
         expected = vae.decode(z).clamp(0, 1)
     assert torch.allclose(images, expected, atol=1e-6)
-    ctx = EvalContext.create(vae, small_digits, {"seed": 5, "batch_size": 2})
+    ctx = EvalContext(vae, small_digits, {"seed": 5, "batch_size": 2})
     assert torch.allclose(ctx.prior_images(7), expected, atol=1e-6)
 
 

@@ -31,24 +31,24 @@ class NotApplicable(Exception):
 
 @dataclass
 class EvalContext:
-    """A loaded model and data set under the evaluation ``options`` (every one resolved);
-    each option reads as an attribute (``ctx.seed``)."""
+    """A loaded model and data set under the evaluation ``options``, checked (unknown names,
+    a split the data set lacks) with the defaults filled in; each option reads as an
+    attribute (``ctx.seed``)."""
 
     model: Any
     dataset: Any
-    options: dict
+    options: dict | None = None
     run_dir: RunDir | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def create(cls, model, dataset, options=None, run_dir=None) -> "EvalContext":
-        """Check the options (unknown names, a split the data set lacks) and fill defaults."""
-        options = resolve_options(options)
-        if options["split"] not in dataset.splits:
+    def __post_init__(self) -> None:
+        self.options = resolve_options(self.options)
+        if self.split_name not in self.dataset.splits:
             raise ConfigError(
-                f"split {options['split']!r} absent; the data has {', '.join(dataset.splits)}"
+                f"split {self.split_name!r} absent; the data has {', '.join(self.dataset.splits)}"
             )
-        return cls(model, dataset, options, None if run_dir is None else RunDir(run_dir))
+        if self.run_dir is not None:
+            self.run_dir = RunDir(self.run_dir)
 
     def __getattr__(self, name):
         if name in OPTIONS:

@@ -56,7 +56,7 @@ def evaluate_loaded(
     """The named metrics (``DEFAULT_METRICS`` when ``None``) of a model on a data set:
     ``{name: {...}, "skipped": {name: reason}}``. ``progress`` shows a bar (default: on a
     terminal, unless the environment variable CI is set)."""
-    return compute(EvalContext.create(model, dataset, options, run_dir), metrics, progress)
+    return compute(EvalContext(model, dataset, options, run_dir), metrics, progress)
 
 
 def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> dict:
@@ -76,7 +76,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
         for name in figures:
             lookup(FIGURES, name, "figure")
     loaded = load_run(run.path)
-    ctx = EvalContext.create(loaded.model, loaded.dataset, options, run)
+    ctx = EvalContext(loaded.model, loaded.dataset, options, run)
     merged = run.merge_metrics(compute(ctx, metrics, progress))
     if figures:
         draw_figures(ctx, figures)
