@@ -228,3 +228,17 @@ def test_the_old_runner_names_still_work_with_a_warning():
         assert runner.METRICS is METRICS
     with pytest.raises(AttributeError):
         runner.nothing_here  # noqa: B018
+
+
+def test_an_embedder_gets_its_accuracies_and_skips_decoder_metrics(small_digits):
+    from reprlab.evaluate.metric_accuracy import metric_accuracies
+    from reprlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"name": "embedder", "arch": "mlp"}, small_digits).eval()
+    out = evaluate_loaded(model, small_digits, ["metric-accuracy", "reconstruction", "fid"])
+    assert out["metric-accuracy"] == pytest.approx(metric_accuracies(model, small_digits, seed=0))
+    assert out["skipped"] == {
+        "reconstruction": "the model has no decoder",
+        "fid": "the model has no decoder",
+    }
