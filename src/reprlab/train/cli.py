@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 
 # option dest -> RunConfig path
 PATHS: dict[str, str] = {
@@ -396,11 +397,11 @@ def raw_config(args: argparse.Namespace) -> dict:
     from reprlab.train.config import load_config
 
     raw: dict = {}
-    saved = Path(args.out) / "config.yaml" if args.out else None
+    saved = RunDir(args.out) if args.out else None
     if args.config:
         raw = load_config(args.config).model_dump(mode="json")
-    elif args.resume and saved is not None and saved.is_file():
-        raw = load_config(saved).model_dump(mode="json")
+    elif args.resume and saved is not None and saved.is_run():
+        raw = load_config(saved.config_file).model_dump(mode="json")
     embedder = _is_embedder(args, raw)
     for dest, path in {**PATHS, **METRIC_PATHS}.items():
         value = getattr(args, dest, None)
@@ -471,7 +472,6 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from reprlab.train.checkpoint import LAST
     from reprlab.train.config import run_id
     from reprlab.train.loop import fit
     from reprlab.train.run import prepare
@@ -480,16 +480,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume needs --out DIR, the run directory to continue")
     config = build_config(args)
     out = Path(args.out) if args.out else Path("runs") / run_id(config)
-    saved = out / "config.yaml"
-    if args.resume and saved.is_file():
+    run = RunDir(out)
+    if args.resume and run.is_run():
         from reprlab.train.config import load_config
 
-        if load_config(saved) != config:
+        if load_config(run.config_file) != config:
             raise ConfigError(
-                f"--resume: the options differ from {str(saved)!r}; resume with the saved "
-                "config (drop the changed options) or train into a new --out"
+                f"--resume: the options differ from {str(run.config_file)!r}; resume with the "
+                "saved config (drop the changed options) or train into a new --out"
             )
-    if not args.resume and (out / "checkpoints" / LAST).is_file():
+    if not args.resume and run.has_checkpoint():
         raise ConfigError(
             f"--out {str(out)!r} already holds a run; pass --resume to continue "
             "it or choose another directory"
