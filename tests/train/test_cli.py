@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from reprlab.cli import main
+from reprlab.cli.train import configure
 from reprlab.train.checkpoint import load_checkpoint
-from reprlab.train.cli import configure
 
 QUICK = [
     "--data",
