@@ -16,89 +16,190 @@ last checkpoint with the config saved there.
 """
 
 import argparse
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from reprlab.errors import ConfigError
+from reprlab.models import MODELS
 from reprlab.rundir import RunDir
+from reprlab.train.config import RunConfig, load_config, run_id
+from reprlab.train.loop import fit
+from reprlab.train.run import prepare
 
-# option dest -> RunConfig path
-PATHS: dict[str, str] = {
-    "data": "data.name",
-    "data_root": "data.root",
-    "download": "data.download",
-    "val_fraction": "data.val_fraction",
-    "limit": "data.limit",
-    "model": "model.name",
-    "arch": "model.arch",
-    "latent_dim": "model.latent_dim",
-    "hidden": "model.hidden",
-    "channels": "model.channels",
-    "activation": "model.activation",
-    "output": "model.output",
-    "batch_norm": "model.batch_norm",
-    "loss": "model.loss",
-    "robust_over": "model.robust_over",
-    "reduction": "model.reduction",
-    "beta": "model.vae.beta",
-    "codebook_size": "model.vq.codebook_size",
-    "commitment": "model.vq.commitment",
-    "ema": "model.vq.ema",
-    "input_noise": "model.noise.input_sigma",
-    "hidden_noise": "model.noise.hidden_sigma",
-    "sparsity_weight": "model.sparsity.weight",
-    "sparsity_target": "model.sparsity.target",
-    "optimizer": "train.optimizer",
-    "lr": "train.lr",
-    "weight_decay": "train.weight_decay",
-    "schedule": "train.schedule",
-    "epochs": "train.epochs",
-    "batch_size": "train.batch_size",
-    "seed": "train.seed",
-    "device": "train.accelerator",
-    "devices": "train.devices",
-    "strategy": "train.strategy",
-    "precision": "train.precision",
-    "grad_clip": "train.grad_clip",
-    "logger": "train.loggers",
+#: the RunConfig fields that are options, by group; each option is named after the field's last
+#: key (``train.lr`` is ``--lr``) unless ALIASES names it, and its help is the field's
+#: ``description`` with its choices and default. A bool field is a flag that sets the opposite
+#: of its default (``--batch-norm``; ``--no-pretrained``); a list field is repeatable.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "data": ("data.name", "data.root", "data.download", "data.val_fraction", "data.limit"),
+    "model": (
+        "model.name", "model.arch", "model.latent_dim", "model.hidden", "model.channels",
+        "model.activation", "model.output", "model.batch_norm", "model.vae.beta",
+        "model.vq.codebook_size", "model.vq.commitment", "model.vq.ema",
+        "model.noise.input_sigma", "model.noise.hidden_sigma", "model.sparsity.weight",
+        "model.sparsity.target",
+    ),
+    "metric learning (model embedder, seed 003; any of these selects it)": (
+        "model.metric.objective", "model.metric.embedding_dim", "model.metric.clusters_per_class",
+        "model.metric.clusters_per_batch", "model.metric.samples_per_cluster",
+        "model.metric.refresh_every", "model.metric.alpha", "model.metric.variance",
+        "model.metric.repmet_version", "model.metric.sigma", "model.metric.margin",
+        "model.metric.proxy_lr_scale", "model.metric.samples_per_class", "model.metric.pretrained",
+    ),
+    "reconstruction loss": ("model.loss", "model.robust_over", "model.reduction"),
+    "training": (
+        "train.optimizer", "train.lr", "train.weight_decay", "train.schedule", "train.epochs",
+        "train.batch_size", "train.seed", "train.grad_clip", "train.accelerator", "train.devices",
+        "train.strategy", "train.precision", "train.loggers",
+    ),
+}  # fmt: skip
+ALIASES: dict[str, tuple[str, ...]] = {
+    "data.name": ("--data",),
+    "data.root": ("--data-root",),
+    "model.name": ("--model",),
+    "model.noise.input_sigma": ("--input-noise",),
+    "model.noise.hidden_sigma": ("--hidden-noise",),
+    "model.sparsity.weight": ("--sparsity-weight",),
+    "model.sparsity.target": ("--sparsity-target",),
+    "model.metric.alpha": ("--metric-alpha", "--magnet-alpha"),
+    "train.accelerator": ("--device",),
+    "train.loggers": ("--logger",),
 }
-# metric-learning options (the model 'embedder'): option dest -> RunConfig path
-METRIC_PATHS: dict[str, str] = {
-    "objective": "model.metric.objective",
-    "embedding_dim": "model.metric.embedding_dim",
-    "clusters_per_class": "model.metric.clusters_per_class",
-    "clusters_per_batch": "model.metric.clusters_per_batch",
-    "samples_per_cluster": "model.metric.samples_per_cluster",
-    "refresh_every": "model.metric.refresh_every",
-    "metric_alpha": "model.metric.alpha",
-    "variance": "model.metric.variance",
-    "repmet_version": "model.metric.repmet_version",
-    "sigma": "model.metric.sigma",
-    "margin": "model.metric.margin",
-    "samples_per_class": "model.metric.samples_per_class",
-    "proxy_lr_scale": "model.metric.proxy_lr_scale",
-    "pretrained": "model.metric.pretrained",
+#: help of the fields whose config section gives no description
+HELP = {
+    "model.vae.beta": "vae: weight of the KL term",
+    "model.vq.codebook_size": "vqvae: number of codes",
+    "model.vq.commitment": "vqvae: commitment weight (beta of eq. 3)",
+    "model.vq.ema": "vqvae: update the codebook by moving averages",
+    "model.sparsity.weight": "sparse-*: penalty weight",
+    "model.metric.objective": "the objective (Magnet: Rippel et al. 2016; RepMet: Karlinsky "
+    "et al. 2019; batch-hard triplet margin and proxy-anchor: pytorch-metric-learning)",
+    "model.metric.embedding_dim": "embedding size",
+    "model.metric.variance": "magnet: the variance term (paper: 2 sigma^2; tf-reference: "
+    "2 sigma^4, the public TensorFlow code)",
+    "model.metric.repmet_version": "repmet: the loss (1: nearest same-class representative; "
+    "2: all of them; hinge: the authors' code)",
 }
 EMBEDDER = "embedder"
-# options that the embedder reads from its metric section
+#: options that the embedder reads from its metric section
 EMBEDDER_PATHS = {
     "hidden": "model.metric.hidden",
     "channels": "model.metric.channels",
     "download": "model.metric.download",
 }
+METRIC = "model.metric."
 LOSS_PARAMS = ("alpha", "scale")
-OPTION_OF = {
-    path: "--" + dest.replace("_", "-")
-    for dest, path in {**PATHS, **METRIC_PATHS, **EMBEDDER_PATHS}.items()
-}
-OPTION_OF["model.metric.pretrained"] = "--no-pretrained"
+
+
+def field_at(path: str) -> FieldInfo:
+    """The ``RunConfig`` field at a dotted ``path`` (``model.vae.beta``)."""
+    section: type[BaseModel] = RunConfig
+    *parents, key = path.split(".")
+    for name in parents:
+        section = section.model_fields[name].annotation
+    return section.model_fields[key]
+
+
+def _flags(path: str) -> tuple[str, ...]:
+    if path in ALIASES:
+        return ALIASES[path]
+    name = path.rsplit(".", 1)[1].replace("_", "-")
+    field = field_at(path)
+    negated = field.annotation is bool and field.default is True
+    return (f"--no-{name}" if negated else f"--{name}",)
+
+
+def _dest(path: str) -> str:
+    return _flags(path)[0].removeprefix("--").removeprefix("no-").replace("-", "_")
+
+
+def _bare(annotation: Any) -> Any:
+    """``X`` of ``X | None``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _choices(annotation: Any) -> tuple:
+    kind = _bare(annotation)
+    if typing.get_origin(kind) is list:
+        kind = typing.get_args(kind)[0]
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
+def _help(path: str, choices: tuple = ()) -> str:
+    field = field_at(path)
+    text = HELP.get(path) or field.description or ""
+    choices = choices or _choices(field.annotation)
+    if choices:
+        *most, last = map(str, choices)
+        text += f": {', '.join(most)} or {last}" if most else f": {last}"
+    if field.annotation is bool:
+        return f"{text}; this flag turns it off" if field.default else text
+    if path in EMBEDDER_PATHS.values():
+        return text
+    default = field.get_default(call_default_factory=True)
+    if default not in (None, [], ()):
+        text += f" (default {_shown(default)})"
+    dest = _dest(path)
+    if dest in EMBEDDER_PATHS:
+        own = field_at(EMBEDDER_PATHS[dest])
+        text += f"; embedder: {own.description} (default {_shown(own.default)})"
+    return text.replace("%", "%%")
+
+
+def _metavar(annotation: Any) -> str:
+    kind = _bare(annotation)
+    if typing.get_origin(kind) is tuple:
+        return "N,N,..."
+    if int in typing.get_args(kind):
+        return "N"
+    return {int: "N", float: "X"}.get(kind, "NAME")
+
+
+def add_field(group, path: str, choices: tuple = ()) -> None:
+    """The option of the ``RunConfig`` field at ``path``, its help generated from the field."""
+    field = field_at(path)
+    kwargs: dict[str, Any] = {"dest": _dest(path), "help": _help(path, choices)}
+    if field.annotation is bool:
+        kwargs.update(action="store_const", const=not field.default)
+    elif typing.get_origin(_bare(field.annotation)) is list:
+        kwargs.update(action="append", metavar="NAME")
+    else:
+        kwargs["metavar"] = _metavar(field.annotation)
+    group.add_argument(*_flags(path), **kwargs)
+
+
+def _convert(path: str, value: Any) -> Any:
+    """An option's text as the field takes it: comma lists for tuples; YAML for choices that
+    are not all words (repmet_version's 1, 2 or hinge); the text itself otherwise."""
+    annotation = _bare(field_at(path).annotation)
+    if typing.get_origin(annotation) is tuple:
+        return [v for v in str(value).replace(" ", "").split(",") if v]
+    if any(not isinstance(c, str) for c in _choices(annotation)) and isinstance(value, str):
+        return _parse_value(value)
+    return value
+
+
+PATHS = [path for paths in GROUPS.values() for path in paths]
+OPTION_OF = {path: _flags(path)[0] for path in PATHS}
+OPTION_OF.update({path: "--" + dest.replace("_", "-") for dest, path in EMBEDDER_PATHS.items()})
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from reprlab.models import MODELS
-
     parser.epilog = __doc__.split("\n\n", 1)[1]
     g = parser.add_argument_group("run")
     g.add_argument(
@@ -130,181 +231,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="never show the progress bar "
         "(it is off anyway when stdout is not a terminal or CI is set)",
     )
-    g = parser.add_argument_group("data")
-    g.add_argument(
-        "--data",
-        metavar="NAME",
-        help="data set (default digits), e.g. "
-        "digits, fashion-mnist, mnist, cifar10, omniglot, or folder:PATH",
-    )
-    g.add_argument("--data-root", metavar="DIR", help="where data sets are read or downloaded")
-    g.add_argument(
-        "--download",
-        action="store_const",
-        const=True,
-        help="download the data set if it is absent, and for --arch resnet18 its ImageNet "
-        "weights if they are not in torch hub's cache (needs internet)",
-    )
-    g.add_argument(
-        "--val-fraction",
-        metavar="F",
-        help="hold out this fraction of train as 'val' for a validation loss per epoch (default 0)",
-    )
-    g.add_argument("--limit", metavar="N", help="train on a seeded random N-example subset")
-    g = parser.add_argument_group("model")
-    g.add_argument(
-        "--model",
-        metavar="NAME",
-        help=f"model family, one of: {', '.join(MODELS)} (default ae; embedder when a "
-        "metric-learning option is given)",
-    )
-    g.add_argument(
-        "--arch",
-        metavar="NAME",
-        help="architecture: mlp (default) or conv; embedder also resnet18 (torchvision "
-        "ResNet-18 with its classifier replaced by the embedding layer)",
-    )
-    g.add_argument(
-        "--latent-dim",
-        metavar="N",
-        help="latent size (default: mlp 2, conv a spatial latent of 64 maps at 4x4)",
-    )
-    g.add_argument(
-        "--hidden",
-        metavar="W,W,...",
-        help="mlp hidden widths (default 128,64,12; embedder 256,256)",
-    )
-    g.add_argument(
-        "--channels",
-        metavar="C,C,...",
-        help="conv channels, one stride-2 stage each (default 64 per stage down to 4x4; "
-        "embedder 32,64,128, each stage conv, batch norm, ReLU, max-pool)",
-    )
-    g.add_argument(
-        "--activation",
-        metavar="NAME",
-        help="relu (default), linear, leaky_relu, elu, gelu, silu, tanh",
-    )
-    g.add_argument(
-        "--output",
-        metavar="NAME",
-        help="decoder output: sigmoid (default; images "
-        "in [0,1]), tanh (images scaled to [-1,1], seed 004), linear",
-    )
-    g.add_argument(
-        "--batch-norm",
-        action="store_const",
-        const=True,
-        help="batch normalisation after each hidden layer",
-    )
-    g.add_argument("--beta", metavar="B", help="vae: weight of the KL term (default 1)")
-    g.add_argument("--codebook-size", metavar="K", help="vqvae: number of codes (default 512)")
-    g.add_argument("--commitment", metavar="B", help="vqvae: commitment weight (default 0.25)")
-    g.add_argument(
-        "--ema",
-        action="store_const",
-        const=True,
-        help="vqvae: update the codebook by moving averages",
-    )
-    g.add_argument("--input-noise", metavar="S", help="dae: input noise std (default 0.25)")
-    g.add_argument(
-        "--hidden-noise",
-        metavar="S",
-        help="dae: noise std after every block (default 0; seed 001 used 0.05)",
-    )
-    g.add_argument("--sparsity-weight", metavar="W", help="sparse-*: penalty weight (default 1e-3)")
-    g.add_argument(
-        "--sparsity-target", metavar="RHO", help="sparse-kl: target mean activation (default 0.05)"
-    )
-    g = parser.add_argument_group(
-        "metric learning (model embedder, seed 003; any of these selects it)"
-    )
-    g.add_argument(
-        "--objective",
-        metavar="NAME",
-        help="magnet (default; Rippel et al. 2016), repmet (Karlinsky et al. 2019), triplet "
-        "(batch-hard triplet margin) or proxy-anchor (both pytorch-metric-learning)",
-    )
-    g.add_argument("--embedding-dim", metavar="N", help="embedding size (default 64)")
-    g.add_argument(
-        "--clusters-per-class",
-        metavar="K",
-        help="K: k-means clusters per class, Magnet's index and RepMet's representatives "
-        "(default 3)",
-    )
-    g.add_argument(
-        "--clusters-per-batch",
-        metavar="M",
-        help="M: clusters in a Magnet batch, a loss-weighted seed cluster and its M-1 nearest "
-        "clusters of other classes (default 12)",
-    )
-    g.add_argument(
-        "--samples-per-cluster",
-        metavar="D",
-        help="D: examples per cluster in a Magnet batch; a batch holds M*D examples and "
-        "--batch-size is unused (default 4)",
-    )
-    g.add_argument(
-        "--refresh-every",
-        metavar="N",
-        help="magnet: steps between k-means refreshes of the cluster index (default 100; 0 never)",
-    )
-    g.add_argument(
-        "--metric-alpha",
-        "--magnet-alpha",
-        dest="metric_alpha",
-        metavar="A",
-        help="Magnet's (and RepMet's) margin alpha (default 1)",
-    )
-    g.add_argument(
-        "--variance",
-        metavar="HOW",
-        help="magnet: paper (default; 2 sigma^2) or tf-reference (2 sigma^4, the public "
-        "TensorFlow code)",
-    )
-    g.add_argument(
-        "--repmet-version",
-        metavar="V",
-        help="repmet: 1 (default; nearest same-class representative), 2 (all of them) or "
-        "hinge (the authors' code)",
-    )
-    g.add_argument(
-        "--sigma", metavar="S", help="repmet: sigma of the class posterior (default 0.5)"
-    )
-    g.add_argument(
-        "--margin",
-        metavar="M",
-        help="triplet (default 0.2) or proxy-anchor (default 0.1) margin",
-    )
-    g.add_argument(
-        "--proxy-lr-scale",
-        metavar="X",
-        help="proxy-anchor: the proxies' learning rate over the model's (default 100, as Kim "
-        "et al. 2020)",
-    )
-    g.add_argument(
-        "--samples-per-class",
-        metavar="N",
-        help="repmet, triplet, proxy-anchor: class-balanced batches with N examples of each "
-        "class drawn (--batch-size a multiple of N; default 4)",
-    )
-    g.add_argument(
-        "--no-pretrained",
-        dest="pretrained",
-        action="store_const",
-        const=False,
-        help="resnet18: random initialisation instead of the ImageNet weights (which must "
-        "be in torch hub's cache or downloadable with --download)",
-    )
-    g = parser.add_argument_group("reconstruction loss")
-    g.add_argument(
-        "--loss",
-        metavar="NAME",
-        help="reconstruction objective (default mse): a "
-        "robust loss (mse, l1, charbonnier, cauchy, geman_mcclure, welsch, huber, "
-        "smooth_l1, general), adaptive, adaptive-image, or a decoder likelihood "
-        "(nll-normal, nll-cauchy, nll-student-t, nll-general)",
-    )
+    for title, paths in GROUPS.items():
+        g = parser.add_argument_group(title)
+        for path in paths:
+            add_field(g, path, tuple(MODELS) if path == "model.name" else ())
+        if title == "reconstruction loss":
+            _loss_params(g)
+
+
+def _loss_params(g) -> None:
     g.add_argument(
         "--alpha",
         metavar="A",
@@ -322,52 +257,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any other loss keyword, e.g. representation=dct, color_space=yuv, "
         "scale_init=0.1 (repeatable)",
-    )
-    g.add_argument(
-        "--robust-over",
-        metavar="WHERE",
-        help="pixel (default): the loss per pixel;"
-        " image: the loss of each image's residual norm (seed 000)",
-    )
-    g.add_argument(
-        "--reduction",
-        metavar="HOW",
-        help="sum or mean over an image's pixels (default auto: sum for vae, mean otherwise)",
-    )
-    g = parser.add_argument_group("training")
-    g.add_argument("--optimizer", metavar="NAME", help="adam (default), adamw or sgd")
-    g.add_argument("--lr", metavar="LR", help="learning rate (default 1e-3)")
-    g.add_argument("--weight-decay", metavar="WD", help="weight decay (default 0)")
-    g.add_argument(
-        "--schedule",
-        metavar="NAME",
-        help="learning-rate schedule stepped per epoch: none (default), cosine or step",
-    )
-    g.add_argument("--epochs", metavar="N", help="epochs (default 10)")
-    g.add_argument(
-        "--batch-size",
-        metavar="N",
-        help="batch size (default 128; magnet batches hold M*D examples instead)",
-    )
-    g.add_argument("--seed", metavar="N", help="seed of every random choice (default 0)")
-    g.add_argument("--grad-clip", metavar="NORM", help="clip the gradient norm (default off)")
-    g.add_argument(
-        "--device",
-        metavar="NAME",
-        help="accelerator: auto (default; cuda when present), cpu, cuda, gpu, mps",
-    )
-    g.add_argument("--devices", metavar="N", help="devices per node (default 1)")
-    g.add_argument("--strategy", metavar="NAME", help="Fabric strategy, e.g. ddp (default auto)")
-    g.add_argument(
-        "--precision", metavar="P", help="Fabric precision, e.g. 32-true (default), bf16-mixed"
-    )
-    g.add_argument(
-        "--logger",
-        action="append",
-        metavar="NAME",
-        help="also log each epoch to tensorboard (RUN/logs/tensorboard), wandb (RUN/logs/wandb; "
-        "WANDB_MODE=offline keeps it local) or mlflow (to MLFLOW_TRACKING_URI); repeatable; "
-        "the package must be installed",
     )
 
 
@@ -394,8 +283,6 @@ def _key_value(text: str, option: str) -> tuple[str, Any]:
 
 def raw_config(args: argparse.Namespace) -> dict:
     """The config dict: ``--config`` (or, resuming, ``--out``'s config.yaml), then options."""
-    from reprlab.train.config import load_config
-
     raw: dict = {}
     saved = RunDir(args.out) if args.out else None
     if args.config:
@@ -403,14 +290,12 @@ def raw_config(args: argparse.Namespace) -> dict:
     elif args.resume and saved is not None and saved.is_run():
         raw = load_config(saved.config_file).model_dump(mode="json")
     embedder = _is_embedder(args, raw)
-    for dest, path in {**PATHS, **METRIC_PATHS}.items():
+    for path in PATHS:
+        dest = _dest(path)
         value = getattr(args, dest, None)
         if value is None:
             continue
-        if dest in ("hidden", "channels"):
-            value = [v for v in str(value).replace(" ", "").split(",") if v]
-        if dest == "repmet_version":
-            value = _parse_value(value)  # 1 and 2 are numbers, hinge a word
+        value = _convert(path, value)
         if embedder and dest in EMBEDDER_PATHS:
             _set(raw, EMBEDDER_PATHS[dest], value)
             if dest != "download":  # download is the data set's too
@@ -438,13 +323,13 @@ def raw_config(args: argparse.Namespace) -> dict:
 def _is_embedder(args: argparse.Namespace, raw: dict) -> bool:
     """Whether the run trains the embedder. A metric-learning option selects it when neither
     ``--model`` nor the config names a model, and is an error with any other model."""
-    given = [dest for dest in METRIC_PATHS if getattr(args, dest, None) is not None]
+    given = [p for p in PATHS if p.startswith(METRIC) and getattr(args, _dest(p)) is not None]
     name = args.model if args.model is not None else raw.get("model", {}).get("name")
     if given and name is None:
         _set(raw, "model.name", EMBEDDER)
         return True
     if given and name != EMBEDDER:
-        option = OPTION_OF[METRIC_PATHS[given[0]]]
+        option = OPTION_OF[given[0]]
         raise ConfigError(
             f"{option} is a metric-learning option, for the model {EMBEDDER!r}, not {name!r}; "
             f"drop it or use --model {EMBEDDER}"
@@ -455,10 +340,6 @@ def _is_embedder(args: argparse.Namespace, raw: dict) -> bool:
 def build_config(args: argparse.Namespace):
     """The validated ``RunConfig``; a bad value is a one-line ``ConfigError`` naming the
     option (or config key) and what is valid."""
-    from pydantic import ValidationError
-
-    from reprlab.train.config import RunConfig
-
     try:
         return RunConfig.model_validate(raw_config(args))
     except ValidationError as error:
@@ -472,18 +353,12 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from reprlab.train.config import run_id
-    from reprlab.train.loop import fit
-    from reprlab.train.run import prepare
-
     if args.resume and not args.out:
         raise ConfigError("--resume needs --out DIR, the run directory to continue")
     config = build_config(args)
     out = Path(args.out) if args.out else Path("runs") / run_id(config)
     run = RunDir(out)
     if args.resume and run.is_run():
-        from reprlab.train.config import load_config
-
         if load_config(run.config_file) != config:
             raise ConfigError(
                 f"--resume: the options differ from {str(run.config_file)!r}; resume with the "
