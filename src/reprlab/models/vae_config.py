@@ -6,4 +6,4 @@ from pydantic import BaseModel, Field
 class VAEConfig(BaseModel, extra="forbid"):
     """Gaussian posterior with standard-normal prior; ``beta`` weights the KL term."""
 
-    beta: float = Field(1.0, ge=0)
+    beta: float = Field(1.0, ge=0, description="vae: weight of the KL term")
