@@ -17,7 +17,7 @@ from reprlab.evaluate.metric_accuracy import (
     simple_accuracy,
     unsupervised_accuracy,
 )
-from reprlab.metric.clusters import per_class_kmeans
+from reprlab.metric_learning.clusters import per_class_kmeans
 
 
 def case(seed, n=40, m=9, classes=3, dim=3):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from reprlab.errors import ConfigError
-from reprlab.metric.objectives import (
+from reprlab.metric_learning.objectives import (
     MagnetObjective,
     ProxyAnchorObjective,
     RepMetObjective,
@@ -12,7 +12,7 @@ from reprlab.metric.objectives import (
 )
 from reprlab.models import MODELS, ModelConfig, build_model
 from reprlab.models.build import as_model_config
-from reprlab.models.embedders import ConvEmbedder, MLPEmbedder, ResNet18Embedder
+from reprlab.models.embedder_backbones import ConvEmbedder, MLPEmbedder, ResNet18Embedder
 
 
 class Digits:

@@ -1,6 +1,7 @@
 """Model families: training makes progress, and every term matches its definition."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from reprlab.errors import ConfigError
 from reprlab.losses import cauchy_loss
+from reprlab.models import FAMILIES as ALL_FAMILIES
 from reprlab.models import MODELS, Code, ModelConfig, build_model
 from reprlab.models.autoencoder import kl_sparsity
 from reprlab.models.vae import gaussian_kl
@@ -247,3 +249,44 @@ def test_registry_and_config_errors(digits_shape):
         build_model({"name": "vae", "loss": "nll-normal", "robust_over": "image"}, digits_shape)
     with pytest.raises(ConfigError, match="arch"):
         build_model({"name": "ae", "arch": "transformer"}, digits_shape)
+
+
+def test_the_registry_builds_exactly_the_families_the_config_accepts():
+    assert tuple(MODELS) == ALL_FAMILIES
+
+
+#: has_decoder, has_posterior, has_prior of each family
+CAPABILITIES = {
+    "ae": (True, False, False),
+    "dae": (True, False, False),
+    "sparse-l1": (True, False, False),
+    "sparse-kl": (True, False, False),
+    "vae": (True, True, True),
+    "vqvae": (True, False, False),
+    "embedder": (False, False, False),
+}
+
+
+@pytest.mark.parametrize("name", ALL_FAMILIES)
+def test_capability_flags_are_declared_and_true(name, digits_batch):
+    dataset = SimpleNamespace(image_shape=(1, 8, 8), num_classes=10)
+    model = build_model(ModelConfig(name=name), dataset).eval()
+    cls = type(model)
+    assert (cls.has_decoder, cls.has_posterior, cls.has_prior) == CAPABILITIES[name]
+    code = model.encode(digits_batch)
+    if cls.has_decoder:
+        assert model.decode(code.z).shape == digits_batch.shape
+    else:
+        with pytest.raises(NotImplementedError):
+            model.decode(code.z)
+    has_gaussian = code.mean is not None and code.logvar is not None
+    assert has_gaussian == cls.has_posterior
+    if cls.has_prior:
+        draws = model.sample_prior(5, torch.Generator().manual_seed(3))
+        dim = code.z.flatten(1).shape[1]
+        expected = torch.randn(5, dim, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(draws, expected)  # standard normal prior
+        assert model.decode(draws).shape == (5, *digits_batch.shape[1:])
+    else:
+        with pytest.raises(NotImplementedError):
+            model.sample_prior(5)

@@ -19,11 +19,11 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from torch import Tensor
 
-from reprlab.metric.classify import accuracy as _accuracy
-from reprlab.metric.classify import batch_accuracy, simple_accuracy, simple_predict
-from reprlab.metric.classify import sq_dist as _sq_dist
-from reprlab.metric.clusters import embed_images, per_class_kmeans
-from reprlab.metric.sampler import MagnetBatchSampler
+from reprlab.metric_learning.classify import accuracy as _accuracy
+from reprlab.metric_learning.classify import batch_accuracy, simple_accuracy, simple_predict
+from reprlab.metric_learning.classify import sq_dist as _sq_dist
+from reprlab.metric_learning.clusters import embed_images, per_class_kmeans
+from reprlab.metric_learning.sampler import MagnetBatchSampler
 
 __all__ = [
     "batch_accuracy",

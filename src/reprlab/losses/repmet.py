@@ -95,7 +95,8 @@ class RepMetLoss(MetricLoss):
     pytorch-metric-learning loss: ``forward(embeddings, labels, indices_tuple=None)``.
 
     Representatives are stored class by class (``representative_labels``) and start random;
-    `set_representatives` seeds them, for instance with per-class k-means centres. They are the
+    `set_representatives` seeds them, for instance with per-class k-means centres
+    (`reprlab.metric_learning.per_class_kmeans`). They are the
     reference set, so ``ref_emb`` is not supported (as in the library's proxy losses). A miner's
     ``indices_tuple`` weights each example's loss by how often it appears in it (the library's
     ``convert_to_weights``). ``reduction`` is torch's; ``reducer=`` takes a

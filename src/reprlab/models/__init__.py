@@ -4,34 +4,38 @@
 
 Families (``MODELS``): ``ae``, ``dae``, ``sparse-l1``, ``sparse-kl``, ``vae``, ``vqvae``, on the
 ``mlp`` or ``conv`` architecture, with any reconstruction objective of
-``reprlab.models.reconstruction``; and ``embedder`` (``reprlab.metric.model.MetricEmbedder``), an
-``mlp``, ``conv`` or ``resnet18`` embedding network trained with the metric-learning objective
-``model.metric.objective`` (``magnet``, ``repmet``, ``triplet`` or ``proxy-anchor``), e.g.
+``reprlab.models.reconstruction``; and ``embedder`` (``reprlab.models.embedder.MetricEmbedder``),
+an ``mlp``, ``conv`` or ``resnet18`` embedding network trained with the metric-learning
+objective ``model.metric.objective`` (``magnet``, ``repmet``, ``triplet`` or ``proxy-anchor``,
+from ``reprlab.metric_learning``), e.g.
 ``ModelConfig(name="embedder", arch="mlp", metric={"objective": "magnet"})``.
 
 Adding a model family
 ---------------------
-1. Write a ``RepresentationModel`` subclass: ``encode``, ``embed``, ``loss(batch)`` where
-   ``batch`` is what the training loader yields (``(x, y)`` for ``reprlab.data.BatchLoader``).
-   ``LossOutput.terms`` holds detached scalars; they become the columns of
-   ``logs/metrics.csv``.
-2. Register a builder ``MODELS["name"] = fn(model_config: ModelConfig, dataset)``. Parameters
-   the family needs go in a typed section of ``ModelConfig`` (``noise``, ``sparsity``, ``vae``,
-   ``vq``, ``metric``), so configs stay validated with ``extra='forbid'``. Metric learners read
-   ``model_config.metric`` (``MetricConfig``: objective, K, M, D, refresh interval, alpha,
-   embedding dim, ...). A builder whose module imports ``reprlab.models`` imports it inside
-   the builder (as ``MODELS["embedder"]`` does with ``reprlab.metric.model.build_embedder``),
-   so there is no import cycle.
-3. Optional hooks, found by ``reprlab.train.fit`` with ``getattr``:
+1. Write a ``RepresentationModel`` subclass in its own module: ``encode``, ``embed``,
+   ``loss(batch)`` where ``batch`` is what the training loader yields (``(x, y)`` for
+   ``reprlab.data.BatchLoader``). ``LossOutput.terms`` holds detached scalars; they become the
+   columns of ``logs/metrics.csv``. Declare what it can do with the class flags
+   ``has_decoder``, ``has_posterior`` and ``has_prior`` (with ``sample_prior``).
+2. Parameters the family needs go in a typed section defined beside it
+   (``<family>_config.py``, as ``vae_config.VAEConfig``) and composed into ``ModelConfig``
+   (``noise``, ``sparsity``, ``vae``, ``vq``, ``metric``), so configs stay validated with
+   ``extra='forbid'``.
+3. Add its name to ``FAMILIES`` (``config.py``) and its builder
+   ``fn(model_config: ModelConfig, dataset)`` to ``MODELS`` (``build.py``).
+4. Optional hooks, found by ``reprlab.train.fit`` with ``getattr``:
    ``train_loader(dataset, run_config)`` returns the training batches (an object with
    ``epoch(e)``, ``len()``, and ``state_dict()``/``load_state_dict()`` if it has state), and
-   ``training_callbacks(dataset, run_config)`` returns ``reprlab.train.Callback`` objects
+   ``training_callbacks(dataset, run_config)`` returns ``reprlab.callbacks.Callback`` objects
    (called after ``train_loader``).
+
+``reprlab.models`` imports nothing above it (never ``train``, ``evaluate`` or ``study``).
 """
 
 from reprlab.models.base import Code, LossOutput, RepresentationModel
 from reprlab.models.build import MODELS, build_model
 from reprlab.models.config import (
+    FAMILIES,
     MetricConfig,
     ModelConfig,
     NoiseConfig,
@@ -41,6 +45,7 @@ from reprlab.models.config import (
 )
 
 __all__ = [
+    "FAMILIES",
     "MODELS",
     "Code",
     "LossOutput",

@@ -3,9 +3,6 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from reprlab.errors import ConfigError
 from reprlab.models.autoencoder import (
     Autoencoder,
     DenoisingAutoencoder,
@@ -13,7 +10,8 @@ from reprlab.models.autoencoder import (
     SparseL1Autoencoder,
 )
 from reprlab.models.base import RepresentationModel
-from reprlab.models.config import ModelConfig
+from reprlab.models.config import ModelConfig, validate_section
+from reprlab.models.embedder import build_embedder
 from reprlab.models.vae import VAE
 from reprlab.models.vqvae import VQVAE
 from reprlab.registry import lookup
@@ -29,15 +27,6 @@ def _autoencoder(cls: type[Autoencoder]) -> Builder:
     return build
 
 
-def _embedder(cfg: ModelConfig, dataset) -> RepresentationModel:
-    """Metric learning (seed 003): an mlp, conv or resnet18 embedding network trained with the
-    objective ``metric.objective`` (magnet, repmet, triplet or proxy-anchor); needs
-    ``dataset.num_classes``."""
-    from reprlab.metric.model import build_embedder  # lazy: reprlab.metric imports models
-
-    return build_embedder(cfg, dataset)
-
-
 #: family name -> builder(model_config, dataset)
 MODELS: dict[str, Builder] = {
     "ae": _autoencoder(Autoencoder),
@@ -46,20 +35,14 @@ MODELS: dict[str, Builder] = {
     "sparse-kl": _autoencoder(SparseKLAutoencoder),
     "vae": _autoencoder(VAE),
     "vqvae": _autoencoder(VQVAE),
-    "embedder": _embedder,
+    "embedder": build_embedder,
 }
 
 
 def as_model_config(model_config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
     if isinstance(model_config, ModelConfig):
         return model_config
-    try:
-        return ModelConfig.model_validate(dict(model_config))
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"model config key {loc!r}: {message}") from None
+    return validate_section(ModelConfig, dict(model_config), "model")
 
 
 def build_model(model_config: ModelConfig | Mapping[str, Any], dataset) -> RepresentationModel:

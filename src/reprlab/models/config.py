@@ -1,87 +1,25 @@
 """The ``model`` section of a run config: family, architecture, reconstruction objective, and
-one typed sub-section per family that needs parameters of its own."""
+one typed sub-section per family that needs parameters of its own (each defined beside its
+family, in ``<family>_config.py``)."""
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
+from reprlab.errors import ConfigError
+from reprlab.models.autoencoder_config import NoiseConfig, SparsityConfig
+from reprlab.models.embedder_config import MetricConfig
+from reprlab.models.vae_config import VAEConfig
+from reprlab.models.vqvae_config import VQConfig
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Section = TypeVar("Section", bound=BaseModel)
 
-
-class NoiseConfig(_Section):
-    """Denoising autoencoder noise (seed 001): Gaussian, active in training only."""
-
-    input_sigma: float = Field(0.25, ge=0, description="std of the noise added to the input")
-    hidden_sigma: float = Field(0.0, ge=0, description="std of the noise after every block")
-
-
-class SparsityConfig(_Section):
-    """Sparsity penalties on the code z (the encoder's output), per image, averaged over the
-    batch. ``sparse-l1``: weight * sum_j |z_j|. ``sparse-kl``: weight * sum_j KL(target ||
-    rho_hat_j) with rho_hat_j the batch mean of sigmoid(z_j), clamped to [eps, 1 - eps]."""
-
-    weight: float = Field(1e-3, ge=0)
-    target: float = Field(0.05, gt=0, lt=1, description="rho, the target mean activation")
-    eps: float = Field(1e-6, gt=0, lt=0.5, description="rho_hat is clamped to [eps, 1 - eps]")
+#: the model families, the keys of ``reprlab.models.MODELS`` (which builds them)
+FAMILIES = ("ae", "dae", "sparse-l1", "sparse-kl", "vae", "vqvae", "embedder")
 
 
-class VAEConfig(_Section):
-    """Gaussian posterior with standard-normal prior; ``beta`` weights the KL term."""
-
-    beta: float = Field(1.0, ge=0)
-
-
-class VQConfig(_Section):
-    """Vector quantisation (van den Oord et al. 2017): ``codebook_size`` codes of the latent's
-    channel size; ``commitment`` is beta of eq. 3; ``ema`` updates codes by moving averages;
-    ``init='data'`` starts the codes at latent vectors of the first training batch."""
-
-    codebook_size: int = Field(512, ge=2)
-    commitment: float = Field(0.25, ge=0)
-    ema: bool = False
-    init: Literal["data", "uniform"] = "data"
-    decay: float = Field(0.99, gt=0, lt=1)
-    eps: float = Field(1e-5, gt=0)
-
-
-class MetricConfig(_Section):
-    """The ``embedder`` family: an embedding network trained by a metric-learning objective
-    (Magnet, RepMet, triplet, proxy-anchor; seed 003). See ``reprlab.metric.model``.
-
-    The backbone is ``model.arch`` (mlp, conv or resnet18); the other fields are those of
-    ``reprlab.metric.model.EmbedderConfig``. K = ``clusters_per_class``,
-    M = ``clusters_per_batch``, D = ``samples_per_cluster`` (seed 003: K=3, M=12, D=4 and a
-    1 024-dimensional ResNet-18 embedding).
-    """
-
-    objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
-    embedding_dim: int = Field(64, ge=1)
-    hidden: tuple[int, ...] = Field((256, 256), description="mlp backbone widths")
-    channels: tuple[int, ...] = Field((32, 64, 128), description="conv backbone widths")
-    pretrained: bool = Field(True, description="resnet18: ImageNet weights (else random init)")
-    download: bool = Field(False, description="resnet18: download the weights if not cached")
-    clusters_per_class: int = Field(3, ge=1, description="K: k-means clusters per class")
-    clusters_per_batch: int = Field(12, ge=2, description="M: clusters in a Magnet batch")
-    samples_per_cluster: int = Field(4, ge=1, description="D: examples per cluster in a batch")
-    refresh_every: int = Field(100, ge=0, description="steps between k-means refreshes; 0 never")
-    alpha: float = Field(1.0, description="Magnet's and RepMet's margin alpha")
-    variance: Literal["paper", "tf-reference"] = "paper"
-    repmet_version: Literal[1, 2, "hinge"] = 1
-    sigma: float = Field(0.5, gt=0, description="RepMet's sigma")
-    seed_representatives: bool = Field(True, description="RepMet: start at k-means centres")
-    margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
-    proxy_alpha: float = Field(32.0, description="proxy-anchor's scale alpha")
-    proxy_lr_scale: float = Field(
-        100.0, gt=0, description="proxy-anchor: the proxies' learning rate over the model's"
-    )
-    samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
-    seed: int | None = Field(None, description="None: derived from the run's seed")
-
-
-class ModelConfig(_Section):
-    """What to build. ``name`` is a key of ``reprlab.models.MODELS``.
+class ModelConfig(BaseModel, extra="forbid"):
+    """What to build. ``name`` is one of `FAMILIES`.
 
     Architecture: ``arch`` is ``mlp`` or ``conv`` (and ``resnet18`` for the ``embedder``
     family, whose widths and embedding size are in its ``metric`` section); ``latent_dim``
@@ -122,10 +60,8 @@ class ModelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_family(cls, name: str) -> str:
-        from reprlab.models.build import MODELS
-
-        if name not in MODELS:
-            raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+        if name not in FAMILIES:
+            raise ValueError(f"unknown model {name!r}; valid: {', '.join(FAMILIES)}")
         return name
 
     @field_validator("arch", "latent_dim", "hidden", "channels")
@@ -149,3 +85,14 @@ class ModelConfig(_Section):
 
 
 _EMBEDDER_KEYS = {"latent_dim": "embedding_dim", "hidden": "hidden", "channels": "channels"}
+
+
+def validate_section(cls: type[Section], raw: dict[str, Any], kind: str) -> Section:
+    """``cls.model_validate(raw)`` whose error is one `ConfigError` line naming the key."""
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{kind} config key {loc!r}: {message}") from None

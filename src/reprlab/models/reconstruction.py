@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
+from reprlab.losses import LOSSES, AdaptiveImageLoss, AdaptiveLoss, get_loss
 
 
 class ReconstructionObjective(nn.Module):
@@ -80,8 +81,6 @@ def _distribution_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def _image_likelihood(**fixed: Any) -> Callable[[tuple[int, int, int], dict], nn.Module]:
     def make(shape: tuple[int, int, int], params: dict) -> nn.Module:
-        from reprlab.losses.image import AdaptiveImageLoss
-
         loss = AdaptiveImageLoss(
             *shape, **{**_distribution_params(params), **fixed}, reduction="none"
         )
@@ -95,8 +94,6 @@ def _image_likelihood(**fixed: Any) -> Callable[[tuple[int, int, int], dict], nn
 
 
 def _adaptive(shape: tuple[int, int, int], params: dict) -> nn.Module:
-    from reprlab.losses.adaptive import AdaptiveLoss
-
     return _ResidualLoss(AdaptiveLoss(shape, **_distribution_params(params), reduction="none"))
 
 
@@ -113,8 +110,6 @@ LIKELIHOODS: dict[str, Callable[[tuple[int, int, int], dict], nn.Module]] = {
 
 def objective_names() -> list[str]:
     """Every valid reconstruction objective name."""
-    from reprlab.losses import LOSSES
-
     return sorted({*LIKELIHOODS, *LOSSES})
 
 
@@ -130,8 +125,6 @@ def build_objective(cfg, image_shape: tuple[int, int, int]) -> ReconstructionObj
                     "to reprlab.losses losses such as 'cauchy'; use robust_over='pixel'"
                 )
             return ReconstructionObjective(LIKELIHOODS[name](image_shape, params), True)
-        from reprlab.losses import LOSSES, get_loss
-
         if name not in LOSSES:
             valid = ", ".join(objective_names())
             raise ConfigError(f"unknown reconstruction loss {name!r}; valid: {valid}")

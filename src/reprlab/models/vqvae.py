@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from reprlab.models.autoencoder import Autoencoder, images_of
 from reprlab.models.base import Code, LossOutput
-from reprlab.models.config import ModelConfig, VQConfig
+from reprlab.models.config import ModelConfig
+from reprlab.models.vqvae_config import VQConfig
 
 
 class VectorQuantizer(nn.Module):

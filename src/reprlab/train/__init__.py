@@ -5,7 +5,7 @@ Run directory: ``config.yaml``, ``status.json``, ``checkpoints/last.pt``, ``logs
 ``logs/summary.json`` (``metrics.json`` and ``figures/`` are written by ``reprlab.evaluate``).
 """
 
-from reprlab.train.callbacks import Callback
+from reprlab.callbacks import Callback
 from reprlab.train.config import (
     DataConfig,
     RunConfig,

@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from reprlab import atomic
+from reprlab.callbacks import Callback
 from reprlab.errors import ConfigError
-from reprlab.train.callbacks import Callback
 from reprlab.train.checkpoint import (
     LAST,
     load_checkpoint,

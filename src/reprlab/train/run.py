@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
+from reprlab.callbacks import Callback
 from reprlab.errors import ReprlabError
-from reprlab.train.callbacks import Callback
 from reprlab.train.checkpoint import LAST, load_checkpoint
 from reprlab.train.config import DataConfig, RunConfig, load_config, validate_config
 from reprlab.train.loggers import check_loggers

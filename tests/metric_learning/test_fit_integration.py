@@ -10,9 +10,9 @@ import torch
 
 from reprlab.data import BatchLoader
 from reprlab.evaluate.metric_accuracy import metric_accuracies
-from reprlab.metric.callbacks import ClusterRefresh, SeedRepresentatives
-from reprlab.metric.model import MetricEmbedder
-from reprlab.metric.sampler import MagnetBatchLoader
+from reprlab.metric_learning.callbacks import ClusterRefresh, SeedRepresentatives
+from reprlab.metric_learning.sampler import MagnetBatchLoader
+from reprlab.models.embedder import MetricEmbedder
 from reprlab.train import Callback, RunConfig, fit, load_run, prepare, train_run
 from reprlab.train.checkpoint import load_checkpoint
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reprlab.metric.clusters import ClusterIndex
+from reprlab.metric_learning.clusters import ClusterIndex
 
 
 class MagnetBatchSampler:

@@ -1,12 +1,12 @@
-"""Embedding networks for metric learning: MLP, small conv net, and torchvision's ResNet-18 with
-its classifier replaced by an embedding layer (seed 003: 1 024 dimensions).
+"""Backbones of the ``embedder`` family (`reprlab.models.embedder`): MLP, small conv net, and
+torchvision's ResNet-18 with its classifier replaced by an embedding layer (seed 003: 1 024
+dimensions).
 
 Each maps NCHW images in [0, 1] to [N, embedding_dim].
 """
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +69,7 @@ class ConvEmbedder(nn.Module):
 
 def resnet18_weights_path() -> Path:
     """Where torch hub caches torchvision's ImageNet ResNet-18 weights."""
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import ResNet18_Weights  # lazy: only resnet18 needs torchvision
 
     name = Path(ResNet18_Weights.IMAGENET1K_V1.url).name
     return Path(torch.hub.get_dir()) / "checkpoints" / name
@@ -77,7 +77,7 @@ def resnet18_weights_path() -> Path:
 
 def load_resnet18_imagenet(download: bool = False) -> dict[str, Tensor]:
     """The ImageNet ResNet-18 state dict from torch hub's cache, downloading it if asked."""
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import ResNet18_Weights  # lazy: only resnet18 needs torchvision
 
     path = resnet18_weights_path()
     if path.is_file():
@@ -116,7 +116,7 @@ class ResNet18Embedder(nn.Module):
         download: bool = False,
     ) -> None:
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18  # lazy: only resnet18 needs torchvision
 
         if input_shape[0] not in (1, 3):
             raise ConfigError(f"ResNet-18 takes 1 or 3 image channels, got {input_shape[0]}")
@@ -134,7 +134,3 @@ class ResNet18Embedder(nn.Module):
         if self.pretrained:
             x = (x - self.mean) / self.std
         return self.net(x)
-
-
-BACKBONES = {"mlp": MLPEmbedder, "conv": ConvEmbedder, "resnet18": ResNet18Embedder}
-Backbone = Literal["mlp", "conv", "resnet18"]

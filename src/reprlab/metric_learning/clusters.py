@@ -2,7 +2,7 @@
 
 Rippel et al. (2016), section 3.3: each class is represented by K clusters found by k-means on
 the current embeddings of all its training examples; the index is refreshed periodically while
-training (`reprlab.metric.callbacks.ClusterRefresh`). Cluster ids are contiguous integers
+training (`reprlab.metric_learning.callbacks.ClusterRefresh`). Cluster ids are contiguous integers
 0..M-1, stored class by class, so that a cluster can never be mistaken for another.
 """
 

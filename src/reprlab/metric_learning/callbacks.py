@@ -4,10 +4,10 @@ bookkeeping (Rippel et al. 2016, section 3.3), and RepMet's k-means seeding of r
 
 from torch import Tensor
 
-from reprlab.metric.clusters import embed_images, per_class_kmeans
-from reprlab.metric.distributed import broadcast
-from reprlab.metric.sampler import MagnetBatchLoader
-from reprlab.train import Callback
+from reprlab.callbacks import Callback
+from reprlab.metric_learning.clusters import embed_images, per_class_kmeans
+from reprlab.metric_learning.distributed import broadcast
+from reprlab.metric_learning.sampler import MagnetBatchLoader
 
 
 class ClusterRefresh(Callback):

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from reprlab.metric.distributed import whole_batch, world_size
+from reprlab.metric_learning.distributed import whole_batch, world_size
 
 
 def _gather_worker(rank: int, world: int, init: str, total: int, out: str) -> None:

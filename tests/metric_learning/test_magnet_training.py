@@ -7,10 +7,10 @@ import torch
 from sklearn.datasets import load_digits
 
 from reprlab.evaluate.metric_accuracy import metric_accuracies
-from reprlab.metric.clusters import embed_images, per_class_kmeans
-from reprlab.metric.objectives import MagnetObjective
-from reprlab.metric.sampler import MagnetBatchLoader, MagnetBatchSampler
-from reprlab.models.embedders import MLPEmbedder
+from reprlab.metric_learning.clusters import embed_images, per_class_kmeans
+from reprlab.metric_learning.objectives import MagnetObjective
+from reprlab.metric_learning.sampler import MagnetBatchLoader, MagnetBatchSampler
+from reprlab.models.embedder_backbones import MLPEmbedder
 
 
 class Embedder(torch.nn.Module):

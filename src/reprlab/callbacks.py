@@ -1,4 +1,7 @@
-"""Training callbacks: hooks ``fit`` calls at fixed points; their state is checkpointed."""
+"""Training callbacks: hooks `reprlab.train.fit` calls at fixed points; their state is
+checkpointed. A leaf module: what a model brings to training (`reprlab.metric_learning`'s
+callbacks) needs nothing from `reprlab.train`.
+"""
 
 from typing import Any
 

@@ -1,5 +1,6 @@
-"""The metric-learning model: an embedder (`reprlab.models.embedders`) trained by one objective
-(magnet | repmet | triplet | proxy-anchor), with its own batches and training callbacks.
+"""The ``embedder`` family (seed 003): an embedding network (`reprlab.models.embedder_backbones`)
+trained by one metric-learning objective (magnet | repmet | triplet | proxy-anchor) of
+`reprlab.metric_learning`, with its own batches and training callbacks.
 
 Magnet trains on Magnet batches (`MagnetBatchLoader`) with a cluster index refreshed every
 ``refresh_every`` steps; the other objectives train on class-balanced batches
@@ -7,40 +8,35 @@ Magnet trains on Magnet batches (`MagnetBatchLoader`) with a cluster index refre
 layout). RepMet's representatives start at per-class k-means centres when
 ``seed_representatives`` is set.
 
-In a run it is the model family ``embedder`` (``reprlab.models.MODELS``): the architecture is
-``model.arch`` (mlp, conv or resnet18) and everything else is the ``model.metric`` section
-(`reprlab.models.MetricConfig`: `EmbedderConfig` less ``backbone``). ``fit``
+In a run the architecture is ``model.arch`` (mlp, conv or resnet18) and everything else is the
+``model.metric`` section (`MetricConfig`; `EmbedderConfig` adds the ``backbone``). ``fit``
 finds the ``train_loader`` and ``training_callbacks`` hooks; their states are checkpointed.
 """
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
+from reprlab.data import BatchLoader
 from reprlab.errors import ConfigError
-from reprlab.metric.classify import batch_accuracy, simple_accuracy
-from reprlab.metric.clusters import embed_images, per_class_kmeans
-from reprlab.metric.distributed import whole_batch, world_size
-from reprlab.metric.objectives import (
+from reprlab.metric_learning.callbacks import ClusterRefresh, SeedRepresentatives
+from reprlab.metric_learning.classify import batch_accuracy, simple_accuracy
+from reprlab.metric_learning.clusters import embed_images, per_class_kmeans
+from reprlab.metric_learning.distributed import whole_batch, world_size
+from reprlab.metric_learning.objectives import (
     MagnetObjective,
     ProxyAnchorObjective,
     RepMetObjective,
     TripletObjective,
 )
-from reprlab.metric.sampler import MagnetBatchLoader, MagnetBatchSampler
-from reprlab.models import Code, LossOutput, RepresentationModel
-from reprlab.models.config import MetricConfig
-from reprlab.models.embedders import ConvEmbedder, MLPEmbedder, ResNet18Embedder
-
-
-class EmbedderConfig(MetricConfig):
-    """A run's ``model.metric`` section plus the ``backbone`` (a run's ``model.arch``); seed
-    003's defaults: M=12, D=4, K=3. ``seed`` None: drawn from torch's global RNG."""
-
-    backbone: Literal["mlp", "conv", "resnet18"] = "mlp"
+from reprlab.metric_learning.sampler import MagnetBatchLoader, MagnetBatchSampler
+from reprlab.models.base import Code, LossOutput, RepresentationModel
+from reprlab.models.config import ModelConfig, validate_section
+from reprlab.models.embedder_backbones import ConvEmbedder, MLPEmbedder, ResNet18Embedder
+from reprlab.models.embedder_config import EmbedderConfig
 
 
 def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -113,7 +109,7 @@ class MetricEmbedder(RepresentationModel):
         x, y, *rest = batch
         clusters = rest[0] if rest else None
         embeddings = self.backbone(x)
-        if world_size() > 1:  # the loss of the whole global batch (reprlab.metric.distributed)
+        if world_size() > 1:  # the whole global batch's loss (metric_learning.distributed)
             embeddings, y = whole_batch(embeddings), whole_batch(y)
             clusters = None if clusters is None else whole_batch(clusters)
         total, per_example = self.objective(embeddings, y, clusters)
@@ -140,8 +136,6 @@ class MetricEmbedder(RepresentationModel):
             sampler = MagnetBatchSampler(index, cfg.clusters_per_batch, cfg.samples_per_cluster)
             self._magnet_loader = MagnetBatchLoader(train, sampler, seed=self.seed)
             return self._magnet_loader
-        from reprlab.data import BatchLoader
-
         batch_size, per_class = config.train.batch_size, cfg.samples_per_class
         if batch_size % per_class or batch_size // per_class > dataset.num_classes:
             raise ConfigError(
@@ -161,8 +155,6 @@ class MetricEmbedder(RepresentationModel):
 
     def training_callbacks(self, dataset, config) -> list:
         """Magnet: the cluster refresh; RepMet: k-means seeding of the representatives."""
-        from reprlab.metric.callbacks import ClusterRefresh, SeedRepresentatives
-
         cfg = self.cfg
         if cfg.objective == "magnet":
             if self._magnet_loader is None:
@@ -189,10 +181,6 @@ def build_embedder(model_config: Mapping[str, Any] | BaseModel, dataset) -> Metr
     ``metric`` section the rest), or the fields of `EmbedderConfig` as a mapping or model (a
     ``name`` key is ignored). A bad value is a `ConfigError` naming the key.
     """
-    from pydantic import ValidationError
-
-    from reprlab.models.config import ModelConfig
-
     if isinstance(model_config, ModelConfig):
         raw = {**model_config.metric.model_dump(), "backbone": model_config.arch}
     elif isinstance(model_config, BaseModel):
@@ -200,11 +188,5 @@ def build_embedder(model_config: Mapping[str, Any] | BaseModel, dataset) -> Metr
     else:
         raw = dict(model_config)
     raw.pop("name", None)
-    try:
-        cfg = EmbedderConfig.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"embedder config key {loc!r}: {message}") from None
+    cfg = validate_section(EmbedderConfig, raw, "embedder")
     return MetricEmbedder(cfg, dataset.image_shape, dataset.num_classes)

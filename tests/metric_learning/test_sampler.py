@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from reprlab.metric.clusters import ClusterIndex, per_class_kmeans
-from reprlab.metric.sampler import MagnetBatchLoader, MagnetBatchSampler
+from reprlab.metric_learning.clusters import ClusterIndex, per_class_kmeans
+from reprlab.metric_learning.sampler import MagnetBatchLoader, MagnetBatchSampler
 
 
 def blobs(classes=4, per_class=30, k=3, dim=2, seed=0):
