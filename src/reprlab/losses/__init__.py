@@ -66,6 +66,7 @@ def __getattr__(name: str):
         return getattr(module, name)
     raise AttributeError(f"module 'reprlab.losses' has no attribute {name!r}")
 
+
 __all__ = [
     "LOSSES",
     "RGB_TO_YUV",

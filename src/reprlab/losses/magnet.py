@@ -25,6 +25,7 @@ import torch
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor, nn
 
+from reprlab.errors import ConfigError
 from reprlab.losses.legacy import mean_that_unpacks
 from reprlab.losses.named import reduce
 from reprlab.losses.pml import MetricLoss
@@ -70,21 +71,21 @@ def magnet_terms(
     are those of the reference set, which must hold every cluster of the batch.
     """
     if variance not in _VARIANCES:
-        raise ValueError(f"variance must be one of {_VARIANCES}, got {variance!r}")
+        raise ConfigError(f"variance must be one of {_VARIANCES}, got {variance!r}")
     if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
-        raise ValueError("embeddings must be [N, D] and labels [N]")
+        raise ConfigError("embeddings must be [N, D] and labels [N]")
     own_clusters = clusters is not None
     clusters = _cluster_ids(labels, clusters)
     if ref_emb is None:
         ref_emb, ref_labels, ref_clusters = embeddings, labels, clusters
     else:
         if ref_labels is None or ref_emb.ndim != 2 or ref_labels.shape != ref_emb.shape[:1]:
-            raise ValueError("ref_emb must be [M, D] with ref_labels [M]")
+            raise ConfigError("ref_emb must be [M, D] with ref_labels [M]")
         if (ref_clusters is not None) != own_clusters:
-            raise ValueError("pass ref_clusters with clusters (and neither without)")
+            raise ConfigError("pass ref_clusters with clusters (and neither without)")
         ref_clusters = _cluster_ids(ref_labels, ref_clusters)
     if ref_emb.shape[0] < 2:
-        raise ValueError("magnet_loss needs at least 2 examples to estimate the variance")
+        raise ConfigError("magnet_loss needs at least 2 examples to estimate the variance")
 
     ids, ref_member = torch.unique(ref_clusters, return_inverse=True)  # [M] in 0..K-1
     one_hot = nn.functional.one_hot(ref_member, len(ids)).to(ref_emb.dtype)  # [M, K]
@@ -92,7 +93,7 @@ def magnet_terms(
     cluster_labels = torch.zeros(len(ids), dtype=ref_labels.dtype, device=ref_labels.device)
     cluster_labels = cluster_labels.scatter(0, ref_member, ref_labels)
     if not torch.equal(cluster_labels[ref_member], ref_labels):
-        raise ValueError("every member of a cluster must have the same label")
+        raise ConfigError("every member of a cluster must have the same label")
     ref_own = (ref_emb - means[ref_member]).pow(2).sum(1)
     sigma2 = ref_own.sum() / (ref_emb.shape[0] - 1)
     scale = 2 * sigma2 if variance == "paper" else 2 * sigma2.pow(2)
@@ -102,9 +103,9 @@ def magnet_terms(
     else:
         member = torch.searchsorted(ids, clusters).clamp_max(len(ids) - 1)
         if not torch.equal(ids[member], clusters):
-            raise ValueError("every cluster of the batch needs members in ref_emb")
+            raise ConfigError("every cluster of the batch needs members in ref_emb")
         if not torch.equal(cluster_labels[member], labels):
-            raise ValueError("every member of a cluster must have the same label")
+            raise ConfigError("every member of a cluster must have the same label")
     sq_dist = (embeddings[:, None, :] - means[None, :, :]).pow(2).sum(-1)  # [N, K]
     own = sq_dist.gather(1, member[:, None]).squeeze(1)
     other = cluster_labels[None, :] != labels[:, None]  # [N, K]
@@ -120,7 +121,7 @@ def _cluster_ids(labels: Tensor, clusters: Tensor | None) -> Tensor:
     if clusters is None:
         return labels
     if clusters.shape != labels.shape or clusters.dtype.is_floating_point:
-        raise ValueError("clusters must be an integer tensor shaped like labels")
+        raise ConfigError("clusters must be an integer tensor shaped like labels")
     return clusters.to(labels.device)
 
 
@@ -152,7 +153,7 @@ class MagnetLoss(MetricLoss):
         **kwargs,
     ) -> None:
         if variance not in _VARIANCES:
-            raise ValueError(f"variance must be one of {_VARIANCES}, got {variance!r}")
+            raise ConfigError(f"variance must be one of {_VARIANCES}, got {variance!r}")
         super().__init__(reduction=reduction, **kwargs)
         self.alpha, self.variance = alpha, variance
         self.cluster_classes = cluster_classes
@@ -178,11 +179,13 @@ class MagnetLoss(MetricLoss):
             )
             clusters, indices_tuple = indices_tuple, None
         if labels is None:
-            raise ValueError("MagnetLoss needs labels")
+            raise ConfigError(
+                "MagnetLoss needs labels: class ids, or cluster ids with cluster_classes="
+            )
         labels = labels.to(embeddings.device)
         if self.cluster_classes is not None:
             if clusters is not None or ref_clusters is not None:
-                raise ValueError(
+                raise ConfigError(
                     "with cluster_classes the labels are the cluster ids; drop clusters="
                 )
             classes = self.cluster_classes.to(labels.device)

@@ -22,6 +22,7 @@ from pytorch_metric_learning.utils import common_functions as c_f
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor, nn
 
+from reprlab.errors import ConfigError
 from reprlab.losses.legacy import mean_that_unpacks
 from reprlab.losses.named import reduce
 from reprlab.losses.pml import MetricLoss
@@ -59,7 +60,7 @@ def repmet_loss(
 
 def _repmet_terms(embeddings, labels, representatives, rep_labels, version, sigma, alpha):
     if version not in _VERSIONS:
-        raise ValueError(f"version must be one of {_VERSIONS}, got {version!r}")
+        raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
     sq_dist = (
         embeddings.pow(2).sum(1, keepdim=True)
         + representatives.pow(2).sum(1)[None, :]
@@ -67,7 +68,7 @@ def _repmet_terms(embeddings, labels, representatives, rep_labels, version, sigm
     ).clamp_min(0)  # [N, R]
     same = labels[:, None] == rep_labels[None, :].to(labels.device)
     if not bool(same.any(1).all()):
-        raise ValueError("every label needs at least one representative")
+        raise ConfigError("every label needs at least one representative")
     other = ~same
     has_other = other.any(1)
     inf = torch.tensor(float("inf"), dtype=sq_dist.dtype, device=sq_dist.device)
@@ -116,7 +117,7 @@ class RepMetLoss(MetricLoss):
         **kwargs,
     ) -> None:
         if version not in _VERSIONS:
-            raise ValueError(f"version must be one of {_VERSIONS}, got {version!r}")
+            raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
         super().__init__(reduction=reduction, **kwargs)
         self.num_classes, self.reps_per_class, self.dim = num_classes, reps_per_class, dim
         self.version, self.sigma, self.alpha = version, sigma, alpha
@@ -131,7 +132,7 @@ class RepMetLoss(MetricLoss):
     def set_representatives(self, representatives: Tensor) -> None:
         """Overwrite the representatives ([num_classes * reps_per_class, dim], class by class)."""
         if representatives.shape != self.representatives.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"representatives must be {tuple(self.representatives.shape)}, "
                 f"got {tuple(representatives.shape)}"
             )
