@@ -209,12 +209,16 @@ def _rank(rank, world, port, folder):
         mine = emb[rows].clone().requires_grad_()
         magnet = DistributedLossWrapper(MagnetLoss(cluster_classes=classes))(mine, clusters[rows])
         magnet.backward()
+        efficient = DistributedLossWrapper(MagnetLoss(cluster_classes=classes), efficient=True)
         repmet = DistributedLossWrapper(RepMetLoss(3, 2, 5, seed=1).double())
         labels = classes[clusters]
-        torch.save(
-            {"magnet": magnet.detach(), "grad": mine.grad, "repmet": repmet(mine, labels[rows])},
-            os.path.join(folder, f"{rank}.pt"),
-        )
+        results = {
+            "magnet": magnet.detach(),
+            "grad": mine.grad,
+            "efficient": efficient(mine, clusters[rows]).detach(),
+            "repmet": repmet(mine, labels[rows]).detach(),
+        }
+        torch.save(results, os.path.join(folder, f"{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -231,4 +235,9 @@ def test_distributed_wrapper_on_two_processes_gives_the_full_batch_loss(tmp_path
         # pytorch-metric-learning scales by the world size, as DDP averages the gradients
         torch.testing.assert_close(got["magnet"], 2 * expected.detach())
         torch.testing.assert_close(got["grad"], 2 * full.grad[rank * 12 : (rank + 1) * 12])
-        torch.testing.assert_close(got["repmet"].detach(), 2 * repmet.detach())
+        torch.testing.assert_close(got["repmet"], 2 * repmet.detach())
+        # efficient=True: this process's examples against means and sigma^2 of the whole batch
+        rows = slice(rank * 12, (rank + 1) * 12)
+        own = numpy_magnet(emb[rows].numpy(), labels[rows].numpy(), clusters[rows].numpy(),
+                           ref=(emb.numpy(), labels.numpy(), clusters.numpy()))  # fmt: skip
+        assert got["efficient"].item() == pytest.approx(2 * own.mean(), rel=1e-10)
