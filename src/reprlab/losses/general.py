@@ -10,20 +10,28 @@ with the limits 0.5 z^2 (alpha = 2), log(0.5 z^2 + 1) (alpha = 0), 1 - exp(-0.5 
 Writing b = |alpha - 2|, q = z^2 / b, L = log1p(q) and y = alpha L / 2, every finite alpha other
 than 2 is evaluated as rho = (b / alpha) expm1(y) = (b L / 2) expm1(y) / y; the second form, with
 the series of expm1(y) / y, is used for tiny |alpha| so that alpha = 0 needs no special case and
-nothing is divided by a clamped alpha. L is computed as log q + log1p(1 / q) when q > 1, so
-z^2 never overflows.
+nothing is divided by a clamped alpha. L is computed from log|z| = log|x| - log c when q > 1,
+so neither z^2 nor z itself may overflow: rho(1e30, 0, 1e-30) = 275.6... in float32.
 
 The derivatives are written in closed form (`torch.autograd.Function`) so one pass computes
 everything and no unused branch can leak a NaN into a gradient:
 
-    d rho / dx     = (z / c) P,  P = (1 + q)^(alpha/2 - 1)                      (Barron, Eq. 4)
-    d rho / dc     = -(z / c) d rho / dx * c = -(z^2 / c) P
-    d rho / dalpha = b/(2 alpha) E L - b (2 + alpha)/(2 alpha^2) expm1(y) + s/2 (P - 1),
+    d rho / dx     = (z / c) P,  P = (1 + q)^(alpha/2 - 1) = E / (1 + q)            (Barron, Eq. 4)
+    d rho / dc     = -(z^2 / c) P                       (both in logarithms where z overflows)
+    d rho / dalpha = b/(2 alpha) E L - b (2 + alpha)/(2 alpha^2) expm1(y) + s/2 (P - 1)
+                   = (s / 2) [E (L - w) - L^2 exprel'(y)]
+                   = (b / 4) L^3 sum_{N>=3} h_(N-1) / N! (M L)^(N-3),
 
-E = exp(y), s = sign(alpha - 2). d rho / dalpha grows like log(1 / |alpha - 2|) near alpha = 2
-(rho has a vertical tangent in alpha there); at alpha = 2 exactly it is reported as its value at
-alpha = 2 - eps (eps the dtype's machine epsilon), so it stays finite. At alpha = +-inf it is 0.
-Second derivatives are not implemented (the function is once differentiable).
+E = exp(y), s = sign(alpha - 2), w = q / (1 + q), exprel(y) = expm1(y) / y, M = |alpha| / 2 + 1
+(`_drho_dalpha` says which form is used where: the terms in L and L^2 cancel exactly, so near
+x = 0 only the series keeps the digits). d rho / dalpha grows like log(1 / |alpha - 2|) near
+alpha = 2 (rho has a vertical tangent in alpha there); at alpha = 2 exactly it is reported as its
+value at alpha = 2 - eps (eps the dtype's machine epsilon), so it stays finite. At alpha = +-inf
+it is 0. Second derivatives are not implemented (the function is once differentiable).
+
+Inputs of any floating dtype are computed in float32 or wider (float16 and bfloat16 in float32)
+and the result is cast back; `tests/losses/test_general_precision.py` checks values and
+gradients against mpmath in float16, bfloat16, float32 and float64.
 """
 
 from __future__ import annotations
@@ -34,13 +42,15 @@ import threading
 import torch
 from torch import Tensor
 
+from reprlab.errors import ConfigError
+
 __all__ = ["general_loss", "rho"]
 
 _HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def _tiny_alpha(dtype: torch.dtype) -> float:
-    """Below this |alpha|, d rho / d alpha in closed form loses digits (error ~ eps / alpha)."""
+    """Below this |alpha|, rho = (b / alpha) expm1(y) loses digits: use (b L / 2) exprel(y)."""
     return 1e-6 if dtype == torch.float64 else 5e-4
 
 
@@ -55,29 +65,142 @@ def _exprel(y: Tensor) -> Tensor:
     return torch.where(y.abs() < 1e-3, series, torch.expm1(y) / y)
 
 
-def _exprel_prime(y: Tensor) -> Tensor:
-    """d/dy [expm1(y) / y] = (exp(y) (y - 1) + 1) / y^2, with a series below |y| = 0.1."""
-    # sum_{n>=1} n y^(n-1) / (n+1)!, truncated after y^6: error < 1e-11 relative at |y| = 0.1
-    coefficients = [n / math.factorial(n + 1) for n in range(1, 8)]
+def _exprel_prime_series(y: Tensor) -> Tensor:
+    """d/dy [expm1(y) / y] = sum_{n>=1} n y^(n-1) / (n+1)!, for |y| < 0.5 (to n = 14: the
+    truncation is below 1e-17 relative)."""
+    coefficients = [n / math.factorial(n + 1) for n in range(1, 15)]
     series = torch.full_like(y, coefficients[-1])
     for coefficient in reversed(coefficients[:-1]):
         series = series * y + coefficient
-    direct = (torch.exp(y) * (y - 1) + 1) / (y * y)
-    return torch.where(y.abs() < 0.1, series, direct)
+    return series
 
 
-def _log1p_z2_over_b(z: Tensor, b: Tensor) -> Tensor:
-    """log1p(z^2 / b) without overflowing z^2, for any finite z and b > 0."""
-    log_q = 2 * torch.log(z.abs()) - torch.log(b)  # -inf at z = 0
+def _l_minus_w(L: Tensor) -> Tensor:
+    """L - w = L + expm1(-L) (w = q / (1 + q) for L = log1p(q)), with a series below 0.5."""
+    # L^2 sum_{k>=0} (-L)^k / (k + 2)!, to k = 13: truncation < 1e-17 relative at L = 0.5
+    coefficients = [(-1) ** k / math.factorial(k + 2) for k in range(14)]
+    series = torch.full_like(L, coefficients[-1])
+    for coefficient in reversed(coefficients[:-1]):
+        series = series * L + coefficient
+    return torch.where(L < 0.5, L * L * series, L + torch.expm1(-L))
+
+
+def _log_abs_z(x: Tensor, scale: Tensor, z: Tensor) -> Tensor:
+    """log|x / scale|, also where x / scale overflows (or underflows to 0 with x != 0)."""
+    in_range = torch.isfinite(z) & ((z != 0) | (x == 0))
+    return torch.where(in_range, torch.log(z.abs()), torch.log(x.abs()) - torch.log(scale))
+
+
+def _log1p_z2_over_b(z: Tensor, log_z: Tensor, b: Tensor) -> Tensor:
+    """log1p(z^2 / b) for any z and b > 0, from log|z| where z^2 / b > 1 (no overflow)."""
+    log_q = 2 * log_z - torch.log(b)  # -inf at z = 0
     large = log_q > 0
     via_log = log_q + torch.log1p(torch.exp(-log_q))
     u = torch.where(large, 0.0, z) * torch.rsqrt(b)
     return torch.where(large, via_log, torch.log1p(u * u))
 
 
-def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
-    """rho(z, alpha, 1) and, if ``want_grad``, (d rho / dz, d rho / dalpha), for every case."""
-    dtype = z.dtype
+def _series_terms(dtype: torch.dtype) -> int:
+    """Terms of the alpha-derivative series near x = 0 (truncation < eps of the dtype at t = 1)."""
+    return 22 if dtype == torch.float64 else 15
+
+
+def _series_coefficients(a: Tensor, dtype: torch.dtype) -> tuple[Tensor, list[Tensor]]:
+    """M = |alpha| / 2 + 1 and the coefficients h_(N-1) / N! of the series of d rho / d alpha.
+
+    With m = alpha / 2, r = m / M, h_2 = 1 and h_k = ((m - 1) / M) h_(k-1) + (k - 1) r^(k-2)
+    (computed in float64; the two terms have one sign for m < 0 and m > 1, so nothing cancels),
+
+        d rho / d alpha = (b / 4) L^3 sum_{N>=3} h_(N-1) / N! (M L)^(N-3),   L = log1p(q).
+
+    This is the expansion of d/d alpha [(b / alpha) ((1 + q)^(alpha/2) - 1)] at fixed z in
+    powers of L (its terms in L and L^2 cancel exactly); it converges fast for M L <= 1.5.
+    """
+    m = a.detach().double() / 2
+    M = m.abs() + 1
+    r, ratio = m / M, (m - 1) / M
+    h, r_power, coefficients = torch.ones_like(m), torch.ones_like(m), []
+    for n in range(3, 3 + _series_terms(dtype)):
+        coefficients.append((h / float(math.factorial(n))).to(dtype))  # h_(n-1) / n!
+        r_power = r_power * r  # r^(n-2)
+        h = ratio * h + (n - 1) * r_power  # h_n
+    return M.to(dtype), coefficients
+
+
+def _exp_from_expm1(e1: Tensor, L: Tensor, a: Tensor) -> Tensor:
+    """E = exp(y), y = alpha L / 2, given e1 = expm1(y): e1 + 1 loses E's digits where E is
+    small (alpha < 0), so there E is recomputed."""
+    E = e1 + 1
+    if bool((a < 0).any()):
+        E = torch.where(e1 > -0.5, E, torch.exp(0.5 * a * L))
+    return E
+
+
+def _drho_dalpha(L: Tensor, a: Tensor, e1: Tensor, p: Tensor, big: Tensor | None) -> Tensor:
+    """d rho / d alpha at fixed z for finite alpha != 2, from L = log1p(q), e1 = expm1(y),
+    p = (1 + q)^(alpha/2 - 1) and y = alpha L / 2 (``big``: where exp(y) would overflow).
+
+    Three forms, each where it is well conditioned (s = sign(alpha - 2), w = q / (1 + q)):
+    - M L <= 1.5 (x near 0): the series of `_series_coefficients`; the closed forms below lose
+      about log10(1 / q^2) digits there, down to the wrong sign;
+    - |alpha - 2| >= 1: (s / 2) [E (L - w) - L^2 exprel'(y)], E = exp(y), which divides by
+      nothing (alpha = 0 and tiny alpha included) and stays accurate for alpha -> +-inf;
+    - 1 < alpha < 3: u1 E L - u2 e1 + u3 (P - 1), u1 = b / (2 alpha),
+      u2 = u1 (2 + alpha) / alpha, u3 = s / 2, every term proportional to b = |alpha - 2|
+      (the first form is a difference of two terms whose gap shrinks with b); the exponential
+      is folded into a logarithm where it would overflow.
+    """
+    dtype = L.dtype
+    b = (a - 2).abs()
+    s = torch.sign(a - 2)
+    y = 0.5 * a * L
+    out = torch.zeros_like(L)
+    far_from_two = b >= 1
+    if bool(far_from_two.any()):
+        # g = E (L - w) - L^2 exprel'(y); for |y| >= 0.5, exprel'(y) = (E (y - 1) + 1) / y^2,
+        # so g = E B - (L / y)^2 with B = (L - w) - L^2 (y - 1) / y^2 (E B via logs if huge)
+        E = _exp_from_expm1(e1, L, a)
+        l_minus_w = _l_minus_w(L)
+        g_small = E * l_minus_w - L * L * _exprel_prime_series(y)
+        B = l_minus_w - L * L * ((y - 1) / (y * y))
+        EB = torch.where(
+            y > 0.5 * _big_exponent(dtype), torch.sign(B) * torch.exp(y + torch.log(B.abs())), E * B
+        )
+        g = torch.where(y.abs() < 0.5, g_small, EB - torch.square(L / y))
+        out = torch.where(far_from_two, 0.5 * s * g, out)
+    if not bool(far_from_two.all()):
+        a_div = torch.where(a.abs() < _tiny_alpha(dtype), 1.0, a)  # only far from two
+        u1 = b / (2 * a_div)
+        u2 = b * (2 + a_div) / (2 * a_div * a_div)
+        bracket = u1 * L - u2  # E L u1 - u2 e1 = E (u1 L - u2) + u2
+        p_minus_1 = torch.expm1(L * (0.5 * a - 1))  # not p - 1: it cancels near alpha = 2
+        direct = (e1 + 1) * bracket + u2 + 0.5 * s * p_minus_1
+        if big is not None and bool(big.any()):
+            # fold P = E / (1 + q) into the exponential so that inf - inf cannot occur
+            bracket_big = bracket + 0.5 * s * torch.exp(-L)
+            via_log = (
+                torch.sign(bracket_big) * torch.exp(y + torch.log(bracket_big.abs())) + u2 - 0.5 * s
+            )
+            direct = torch.where(big, via_log, direct)
+        out = torch.where(far_from_two, out, direct)
+    M, coefficients = _series_coefficients(a, dtype)
+    t = M * L
+    near_zero = t <= 1.5
+    if bool(near_zero.any()):
+        series = coefficients[-1]
+        for coefficient in reversed(coefficients[:-1]):
+            series = torch.addcmul(coefficient, series, t)
+        series = 0.25 * b * L * L * L * series
+        out = torch.where(near_zero, series, out)
+    return out
+
+
+def _robust(x: Tensor, scale: Tensor, alpha: Tensor, want_grad: bool):
+    """rho(x, alpha, scale) and, if ``want_grad``, (d rho / dx, d rho / dscale,
+    d rho / dalpha), for every case; |x / scale| beyond the dtype's range goes through log|z|."""
+    dtype = x.dtype
+    z = x / scale
+    log_z = _log_abs_z(x, scale, z)
     is_two = alpha == 2
     is_pinf = alpha == math.inf
     is_ninf = alpha == -math.inf
@@ -86,11 +209,10 @@ def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
     a = torch.where(finite, alpha, 1.0)
     a = torch.where(is_two, 2 - torch.finfo(dtype).eps, a)
     b = (a - 2).abs()
-    s = torch.sign(a - 2)
     tiny = a.abs() < _tiny_alpha(dtype)
     a_div = torch.where(tiny, 1.0, a)  # never divide by a tiny alpha
 
-    L = _log1p_z2_over_b(z, b)
+    L = _log1p_z2_over_b(z, log_z, b)
     y = 0.5 * a * L
     e1 = torch.expm1(y)
     big = y > _big_exponent(dtype)  # only for alpha > 0; exp(y) would overflow on its own
@@ -108,35 +230,34 @@ def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
         ),
     )
     if not want_grad:
-        return rho, None, None
+        return rho, None, None, None
 
-    # d rho / dz
-    p = torch.exp(L * (0.5 * a - 1))  # (1 + q)^(alpha/2 - 1)
+    # d rho / dx = (z / c) rho'(z) and d rho / dc = -z d rho / dx
+    log_p = L * (0.5 * a - 1)
+    # (1 + q)^(alpha/2 - 1) as exp(y) / (1 + q) (its rounding grows with |y|, not with L)
+    q = torch.where(torch.isfinite(z * z), z * z, torch.exp(2 * log_z)) / b
+    p = _exp_from_expm1(e1, L, a) / (q + 1)
+    p = torch.where(torch.isfinite(p) & (p > 0), p, torch.exp(log_p))
+    welsch_slope = torch.where(torch.isfinite(z), z * torch.exp(-half_z2), 0.0)
     drho_dz = torch.where(
         is_two,
         z,
         torch.where(
             is_pinf,
             z * torch.exp(half_z2),
-            torch.where(is_ninf, z * torch.exp(-half_z2), z * p),
+            torch.where(is_ninf, welsch_slope, z * p),
         ),
     )
-    # d rho / dalpha, direct form: u1 E L - u2 expm1(y) + u3 (P - 1)
-    u1 = b / (2 * a_div)
-    u2 = b * (2 + a_div) / (2 * a_div * a_div)
-    bracket = u1 * L - u2  # E L u1 - u2 e1 = E (u1 L - u2) + u2
-    # For huge exp(y) fold P = E / (1 + q) into the exponential so that inf - inf cannot occur.
-    bracket_big = bracket + 0.5 * s * torch.exp(-L)
-    via_log = torch.sign(bracket_big) * torch.exp(y + torch.log(bracket_big.abs())) + u2 - 0.5 * s
-    drho_da_direct = torch.where(big, via_log, (e1 + 1) * bracket + u2 + 0.5 * s * (p - 1))
-    # tiny alpha: d/da [(b L / 2) R(y)] = (s/2) R (L - w) + (b L / 4) R'(y) (L - (a s / b) w)
-    w = -torch.expm1(-L)  # q / (1 + q)
-    drho_da_tiny = 0.5 * s * _exprel(y) * (L - w) + 0.25 * b * L * _exprel_prime(y) * (
-        L - (a * s / b) * w
-    )
-    drho_da = torch.where(tiny, drho_da_tiny, drho_da_direct)
-    drho_da = torch.where(finite, drho_da, 0.0)
-    return rho, drho_dz, drho_da
+    drho_dx = drho_dz / scale
+    drho_dc = torch.where(drho_dx == 0, 0.0, -z * drho_dx)  # 0, not NaN, where z overflows
+    # general finite alpha where z overflows or p underflows: in logarithms
+    log_space = finite & ~is_two & (~torch.isfinite(z) | (p < torch.finfo(dtype).tiny))
+    if bool(log_space.any()):
+        log_dx = log_z + log_p - torch.log(scale)
+        drho_dx = torch.where(log_space, torch.sign(x) * torch.exp(log_dx), drho_dx)
+        drho_dc = torch.where(log_space, -torch.exp(log_dx + log_z), drho_dc)
+    drho_da = torch.where(finite, _drho_dalpha(L, a, e1, p, big), 0.0)
+    return rho, drho_dx, drho_dc, drho_da
 
 
 def _fast_ok(alpha: Tensor) -> bool:
@@ -179,8 +300,7 @@ class _GeneralLoss(torch.autograd.Function):
             rho = e1 * (b / a)
             ctx.save_for_backward(x, alpha, scale, q, L, e1)
         else:
-            z = x / scale
-            rho, _, _ = _robust(z, alpha, want_grad=False)
+            rho = _robust(x, scale, alpha, want_grad=False)[0]
             ctx.save_for_backward(x, alpha, scale)
         ctx.fast = fast
         return rho
@@ -191,16 +311,16 @@ class _GeneralLoss(torch.autograd.Function):
         need_x, need_a, need_c = ctx.needs_input_grad
         if ctx.fast:
             x, alpha, scale, q, L, e1 = ctx.saved_tensors
-            return _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c)
-        x, alpha, scale = ctx.saved_tensors
-        z = x / scale
-        _, drho_dz, drho_da = _robust(z, alpha, want_grad=True)
+            grads = _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c)
+            if grads is not None:
+                return grads
+        x, alpha, scale = ctx.saved_tensors[:3]
+        _, drho_dx, drho_dc, drho_da = _robust(x, scale, alpha, want_grad=True)
         grad_x = grad_a = grad_c = None
-        g_dz = grad * drho_dz
         if need_x:
-            grad_x = _sum_to(g_dz / scale, x)
+            grad_x = _sum_to(grad * drho_dx, x)
         if need_c:
-            grad_c = _sum_to(-(g_dz * z) / scale, scale)
+            grad_c = _sum_to(grad * drho_dc, scale)
         if need_a:
             grad_a = _sum_to(grad * drho_da, alpha)
         return grad_x, grad_a, grad_c
@@ -209,9 +329,11 @@ class _GeneralLoss(torch.autograd.Function):
 def _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c):
     """Closed-form gradients for finite alpha != 2 (see the module docstring)."""
     a = alpha
-    b = (a - 2).abs()
     g = _expanded_scalar(grad)
-    p = torch.add(e1, 1).div_(torch.add(q, 1))  # (1 + q)^(alpha/2 - 1)
+    E = _exp_from_expm1(e1, L, a)
+    p = E.div_(torch.add(q, 1))  # (1 + q)^(alpha/2 - 1)
+    if bool((p < torch.finfo(p.dtype).tiny).any()):
+        return None  # (1 + q)^(alpha/2 - 1) underflows: the robust path works in logarithms
     grad_x = grad_a = grad_c = None
     if need_x or need_c:
         inv_c2 = 1 / (scale * scale)
@@ -223,51 +345,53 @@ def _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c):
         if need_x:
             grad_x = _sum_to(gx, x)
     if need_a:
-        u1 = b / (2 * a)
-        u2 = b * (2 + a) / (2 * a * a)
-        u3 = 0.5 * torch.sign(a - 2)
-        # d rho / d alpha = u1 (e1 + 1) L - u2 e1 + u3 (P - 1)
-        el = torch.addcmul(L, e1, L)  # (e1 + 1) L
-        if g is None:
-            d = el.mul_(u1).sub_(e1 * u2).add_((p - 1).mul_(u3)).mul_(grad)
-            grad_a = _sum_to(d, a)
-        else:
-            sum_el = _sum_to(el, a)
-            sum_e1 = _sum_to(e1, a)
-            sum_p1 = _sum_to(p.sub_(1), a)
-            grad_a = (u1 * sum_el - u2 * sum_e1 + u3 * sum_p1) * g
+        d = _drho_dalpha(L, a, e1, p, None)
+        grad_a = _sum_to(d.mul_(grad if g is None else g), a)
     return grad_x, grad_a, grad_c
 
 
-def _as_tensors(x, alpha, scale) -> tuple[Tensor, Tensor, Tensor]:
-    """Tensors of one floating dtype on x's device (Python numbers take the tensors' dtype)."""
+def _dtypes(x, alpha, scale) -> tuple[torch.dtype, torch.dtype, torch.device | None]:
+    """(result dtype, computing dtype, device): the result has the promoted floating dtype of
+    the tensor arguments (Python numbers do not count); the computation runs in it or in
+    float32, whichever is wider, so half-precision inputs are computed in float32."""
     tensors = [v for v in (x, alpha, scale) if isinstance(v, Tensor)]
     floating = [t.dtype for t in tensors if t.is_floating_point()]
     dtype = floating[0] if floating else torch.get_default_dtype()
     for other in floating[1:]:
         dtype = torch.promote_types(dtype, other)
     device = tensors[0].device if tensors else None
-    return tuple(torch.as_tensor(v, dtype=dtype, device=device) for v in (x, alpha, scale))
+    return dtype, torch.promote_types(dtype, torch.float32), device
 
 
-def general_loss(x: Tensor | float, alpha: Tensor | float, scale: Tensor | float) -> Tensor:
+def general_loss(
+    x: Tensor | float,
+    alpha: Tensor | float,
+    scale: Tensor | float,
+    reduction: str = "none",
+) -> Tensor:
     """Barron's general robust loss rho(x, alpha, scale), elementwise (CVPR 2019, Eq. 1-3).
 
     ``x``, ``alpha`` and ``scale`` broadcast against each other and may be tensors or Python
     floats; ``alpha`` may hold +-inf; ``scale`` must be positive. rho is 0 at x = 0, grows
     with |x|, behaves like 0.5 (x/c)^2 near 0, and is bounded by |alpha - 2| / |alpha| for
-    alpha < 0. Half-precision inputs are computed in float32 and cast back.
+    alpha < 0. The result has the promoted dtype of the tensor arguments; it is computed in
+    float32 or wider (half-precision inputs in float32), and each gradient comes back in its
+    argument's dtype. ``reduction`` ('none', the default, 'mean' or 'sum') reduces like
+    ``torch.nn``.
     """
-    x, alpha, scale = _as_tensors(x, alpha, scale)
+    if reduction not in ("none", "mean", "sum"):
+        raise ConfigError(f"unknown reduction {reduction!r}; use one of: mean, sum, none")
+    dtype, compute, device = _dtypes(x, alpha, scale)
+    x, alpha, scale = (
+        v.to(compute) if isinstance(v, Tensor) else torch.tensor(v, dtype=compute, device=device)
+        for v in (x, alpha, scale)
+    )
     if not bool((scale.detach() > 0).all()):
         raise ValueError("general_loss: scale must be positive everywhere")
     if bool(torch.isnan(alpha.detach()).any()):
         raise ValueError("general_loss: alpha contains NaN")
-    dtype = x.dtype
-    if dtype in _HALF_TYPES:
-        out = _GeneralLoss.apply(x.float(), alpha.float(), scale.float())
-        return out.to(dtype)
-    return _GeneralLoss.apply(x, alpha, scale)
+    out = _GeneralLoss.apply(x, alpha, scale).to(dtype)
+    return out if reduction == "none" else out.sum() if reduction == "sum" else out.mean()
 
 
 rho = general_loss
@@ -403,7 +527,7 @@ class _ColumnTotal(torch.autograd.Function):
             total = torch.dot(s_e1, b.div_(alpha))
         else:
             ctx.save_for_backward(x, alpha, scale)
-            total = _robust(x / scale, alpha, want_grad=False)[0].sum()
+            total = _robust(x, scale, alpha, want_grad=False)[0].sum()
         if ctx.with_nll:
             total = total + rows * (torch.log(scale).sum() + log_z.sum())
         return total * weight
@@ -416,13 +540,11 @@ class _ColumnTotal(torch.autograd.Function):
         grad_x = grad_a = grad_c = None
         if not ctx.fast:
             x, a, c = ctx.saved_tensors
-            z = x / c
-            _, drho_dz, drho_da = _robust(z, a, want_grad=True)
-            g_c = g / c
+            _, drho_dx, drho_dc, drho_da = _robust(x, c, a, want_grad=True)
             if need_x:
-                grad_x = drho_dz * g_c
+                grad_x = drho_dx * g
             if need_c:
-                grad_c = -(drho_dz * z).sum(0) * g_c
+                grad_c = drho_dc.sum(0) * g
             if need_a:
                 grad_a = drho_da.sum(0) * g
         else:
