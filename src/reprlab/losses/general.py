@@ -405,17 +405,17 @@ rho = general_loss
 # u = x^2 / (c^2 b), L = log1p(u), e1 = expm1(alpha L / 2) (rho = (b / alpha) e1, no `where`),
 # and the gradients with respect to alpha and c reduce over the rows to per-column sums:
 #
-#     d S_j / d alpha_j = u1 sum E L - u2 sum e1 + u3 (sum P - R),   E = e1 + 1, P = E / (1 + u)
-#     d S_j / d c_j     = -(1 / c^3) sum x^2 P,                      d rho / dx = x P / c^2
+#     d S_j / d alpha_j = sum_i d rho_ij / d alpha_j  (per element, `_drho_dalpha`)
+#     d S_j / d c_j     = -(1 / c^3) sum x^2 P,   d rho / dx = x P / c^2,   P = (e1 + 1) / (1 + u)
 #
-# (u1, u2, u3 as in the module docstring, R the number of rows). It takes every column with
+# (d rho / d alpha is summed per element: its closed forms cancel near x = 0, so a sum of them
+# cannot be formed from column sums of E L, e1 and P). It takes every column with
 # tiny <= alpha != 2 (alpha > 2 included); anything else, or an overflow or NaN (a non-finite
 # sum of e1), takes the robust path, so the result always equals `general_loss(...).sum()`.
 # The log1p and expm1 passes alone cost ~1 ms for 256 x 784 float32 on one AVX2 thread (about
-# 3x a fault-free MSE forward + backward); the rest is ~10 in-place passes and 4 column sums.
-# `torch.compile` (inductor, CPU) of these kernels measured slower than this eager version
-# (fused forward + backward 3.1 ms against 2.2 ms; the log1p/expm1 chain alone 1.18 against
-# 0.96 ms), so there is no compiled variant.
+# 3x a fault-free MSE forward + backward). `torch.compile` (inductor, CPU) of these kernels
+# measured slower than this eager version (fused forward + backward 3.1 ms against 2.2 ms; the
+# log1p/expm1 chain alone 1.18 against 0.96 ms), so there is no compiled variant.
 
 
 class _Workspace:
@@ -466,19 +466,14 @@ def _columns_forward(x: Tensor, half_alpha: Tensor, k: Tensor):
     return v.add_(1), L, e1, e1.sum(0)
 
 
-def _columns_backward(x, x_factor, v, L, e1, need_x, need_a, need_c):
-    """(sum E L, sum P, sum x^2 P, x P x_factor), consuming the forward's buffers in place.
+def _columns_backward(x, x_factor, v, L, e1, need_x, need_c):
+    """(sum x^2 P, x P x_factor), consuming the forward's buffers in place.
 
     No full-size allocation: ``e1`` becomes the gradient of x (if wanted), ``v`` and ``L`` go
     back to the workspace.
     """
-    s_el = s_p = s_x2p = grad_x = None
-    E = e1.add_(1)
-    if need_a:
-        s_el = L.mul_(E).sum(0)
-    P = E.div_(v)  # (1 + u)^(alpha/2 - 1)
-    if need_a:
-        s_p = P.sum(0)
+    s_x2p = grad_x = None
+    P = e1.add_(1).div_(v)  # (1 + u)^(alpha/2 - 1)
     if need_x or need_c:
         xp = P.mul_(x)
         if need_c:
@@ -489,7 +484,7 @@ def _columns_backward(x, x_factor, v, L, e1, need_x, need_a, need_c):
         _WORKSPACE.give(v, L)
     else:
         _WORKSPACE.give(v, L, e1)
-    return s_el, s_p, s_x2p, grad_x
+    return s_x2p, grad_x
 
 
 class _ColumnTotal(torch.autograd.Function):
@@ -553,16 +548,11 @@ class _ColumnTotal(torch.autograd.Function):
             if buffers is None:  # a second backward through a retained graph
                 buffers = _columns_forward(x, half_alpha, k)[:3]
             inv_c2 = torch.reciprocal(c).square_()
-            s_el, s_p, s_x2p, grad_x = _columns_backward(
-                x, g * inv_c2, *buffers, need_x, need_a, need_c
-            )
+            if need_a:  # per element (`_drho_dalpha`): its terms cancel near x = 0
+                v, L, e1 = buffers
+                grad_a = _drho_dalpha(L, a, e1, (e1 + 1) / v, None).sum(0).mul_(g)
+            s_x2p, grad_x = _columns_backward(x, g * inv_c2, *buffers, need_x, need_c)
             del buffers
-            if need_a:
-                # u1 sum E L - u2 sum e1 + u3 (sum P - R), u1 = b / (2a), u2 = u1 (2 + a) / a
-                u1 = (a - 2).abs_().div_(2 * a)
-                u2 = (a + 2).div_(a).mul_(u1)
-                u3 = 0.5 * torch.sign(a - 2)
-                grad_a = (s_el.mul_(u1) - s_e1 * u2).addcmul_(u3, s_p - x.shape[0]).mul_(g)
             if need_c:
                 grad_c = s_x2p.mul_(inv_c2).div_(c).mul_(-g)
         if ctx.with_nll:
