@@ -487,6 +487,30 @@ def _columns_backward(x, x_factor, v, L, e1, need_x, need_c):
     return s_x2p, grad_x
 
 
+def _kernel_usable(x: Tensor, alpha: Tensor) -> bool:
+    from reprlab.losses import adaptive_kernel
+
+    return _USE_KERNEL and adaptive_kernel.usable(x, alpha)
+
+
+def _run_kernel(x: Tensor, alpha: Tensor, scale: Tensor):
+    """(x P, sum x^2 P, sum d rho / d alpha, sum e1) from the fused CPU kernel
+    (`reprlab.losses.adaptive_kernel`), or None where it declines (the eager path then runs)."""
+    from reprlab.losses import adaptive_kernel
+
+    gx = _WORKSPACE.take(x)
+    sums = adaptive_kernel.columns(x, alpha, scale, gx)
+    if sums is None or not bool(torch.isfinite(sums[0]).all()):
+        _WORKSPACE.give(gx)
+        return None
+    s_e1, s_x2p, s_da = sums
+    return gx, s_x2p, s_da, s_e1
+
+
+#: Whether `_ColumnTotal` may use the fused CPU kernel (tests compare it with the eager path).
+_USE_KERNEL = True
+
+
 class _ColumnTotal(torch.autograd.Function):
     """weight * sum_j [S_j + R (log c_j + log_z_j)], S_j = sum_i rho(x_ij, alpha_j, c_j).
 
@@ -500,7 +524,7 @@ class _ColumnTotal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, alpha, scale, weight, log_z, log_z_slope):
+    def forward(ctx, x, alpha, scale, weight, log_z, log_z_slope, grad_enabled):
         b = (alpha - 2).abs()
         rows = x.shape[0]
         ctx.buffers, ctx.weight, ctx.log_z_slope = None, weight, log_z_slope
@@ -508,6 +532,16 @@ class _ColumnTotal(torch.autograd.Function):
         ctx.fast = rows > 0 and bool(
             (alpha.min() >= _tiny_alpha(x.dtype)) & (b.min() > 0)  # False for NaN
         )
+        ctx.kernel = None
+        wants_grad = grad_enabled and any(ctx.needs_input_grad[:3])
+        if ctx.fast and wants_grad and _kernel_usable(x, alpha):
+            ctx.kernel = _run_kernel(x, alpha, scale)
+            if ctx.kernel is not None:  # the fused kernel: value and gradients in one pass
+                ctx.save_for_backward(x, alpha, scale)
+                total = torch.dot(ctx.kernel[3], b.div_(alpha))
+                if ctx.with_nll:
+                    total = total + rows * (torch.log(scale).sum() + log_z.sum())
+                return total * weight
         if ctx.fast:
             k = torch.mul(scale, scale).mul_(b).reciprocal_()  # 1 / (c^2 b)
             half_alpha = 0.5 * alpha
@@ -533,7 +567,21 @@ class _ColumnTotal(torch.autograd.Function):
         need_x, need_a, need_c = ctx.needs_input_grad[:3]
         g = g * ctx.weight
         grad_x = grad_a = grad_c = None
-        if not ctx.fast:
+        if ctx.kernel is not None:
+            x, a, c = ctx.saved_tensors
+            (gx, s_x2p, s_da, _), ctx.kernel = ctx.kernel, (None,) * 4
+            if gx is None:  # a second backward through a retained graph
+                gx, s_x2p, s_da, _ = _run_kernel(x, a, c)
+            inv_c2 = torch.reciprocal(c).square_()
+            if need_x:
+                grad_x = gx.mul_(g * inv_c2)
+            else:
+                _WORKSPACE.give(gx)
+            if need_c:
+                grad_c = s_x2p.mul_(inv_c2).div_(c).mul_(-g)
+            if need_a:
+                grad_a = s_da.mul_(g)
+        elif not ctx.fast:
             x, a, c = ctx.saved_tensors
             _, drho_dx, drho_dc, drho_da = _robust(x, c, a, want_grad=True)
             if need_x:
@@ -543,7 +591,7 @@ class _ColumnTotal(torch.autograd.Function):
             if need_a:
                 grad_a = drho_da.sum(0) * g
         else:
-            x, a, c, k, half_alpha, s_e1 = ctx.saved_tensors
+            x, a, c, k, half_alpha, _ = ctx.saved_tensors
             buffers, ctx.buffers = ctx.buffers, None
             if buffers is None:  # a second backward through a retained graph
                 buffers = _columns_forward(x, half_alpha, k)[:3]
@@ -562,7 +610,7 @@ class _ColumnTotal(torch.autograd.Function):
                 grad_a = grad_a.addcmul_(ctx.log_z_slope, g_rows)
             if need_c:
                 grad_c = grad_c.addcdiv_(g_rows.expand_as(c), c)
-        return grad_x, grad_a, grad_c, None, None, None
+        return grad_x, grad_a, grad_c, None, None, None, None
 
 
 def column_total(
@@ -583,4 +631,5 @@ def column_total(
     """
     if (log_z is None) != (log_z_slope is None):
         raise ValueError("column_total: pass both log_z and log_z_slope, or neither")
-    return _ColumnTotal.apply(x, alpha, scale, float(weight), log_z, log_z_slope)
+    grad_enabled = torch.is_grad_enabled()  # the forward itself runs without grad mode
+    return _ColumnTotal.apply(x, alpha, scale, float(weight), log_z, log_z_slope, grad_enabled)
