@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
 from reprlab.losses.distribution import log_partition, log_partition_and_slope
-from reprlab.losses.general import _GeneralLoss, column_total
+from reprlab.losses.general import _GeneralLoss, column_elementwise, column_total
 from reprlab.losses.named import check_reduction
 
 __all__ = ["AdaptiveLoss", "StudentTLoss"]
@@ -199,12 +199,15 @@ class AdaptiveLoss(nn.Module):
 
     def _nll(self, x: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:
         a = alpha.detach()
-        if self.reduction == "none" or not bool((torch.isfinite(a) & (a >= 0)).all()):
+        if not bool((torch.isfinite(a) & (a >= 0)).all()):
             rho = _GeneralLoss.apply(x, alpha, scale)
             return _reduce_nll(rho, _per_dim_nll(alpha, scale), self.reduction)
+        d = alpha.numel()
+        if self.reduction == "none":  # per-column parameters: the fused kernel where it runs
+            rho = column_elementwise(x.reshape(-1, d), alpha.reshape(d), scale.reshape(d))
+            return _reduce_nll(rho.reshape(x.shape), _per_dim_nll(alpha, scale), "none")
         # mean / sum: one Function for the whole reduced NLL (`general.column_total`): per-
         # dimension constants once, per-dimension sums over the batch, closed-form gradients
-        d = alpha.numel()
         log_z, slope = log_partition_and_slope(a.reshape(d))
         weight = 1.0 if self.reduction == "sum" else 1.0 / max(x.numel(), 1)
         total = column_total(

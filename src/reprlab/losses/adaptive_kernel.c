@@ -50,10 +50,10 @@ static void expm1_vec(const float *in, float *out, int64_t n) {
 /* Per-column constants, from alpha (finite, >= the tiny threshold, != 2) and scale (> 0), in
  * double, rounded to float, into `con` (NCON x Dp, padded with harmless values):
  *   k = 1 / (c^2 b), ha = alpha / 2, hm1 = alpha / 2 - 1, M = |alpha| / 2 + 1, quarter_b = b / 4,
- *   half_s = sign(alpha - 2) / 2, far = 1 where b >= 1 (else 0), u1, u2 (the direct form), and
- *   the NCOEF series coefficients h_(N-1) / N! (general._series_coefficients).
+ *   half_s = sign(alpha - 2) / 2, far = 1 where b >= 1 (else 0), u1, u2 (the direct form),
+ *   b / alpha, and the NCOEF series coefficients h_(N-1) / N! (general._series_coefficients).
  * Returns whether any column takes the direct form (1 < alpha < 3). */
-#define NCON (9 + NCOEF)
+#define NCON (10 + NCOEF)
 static int column_constants(const float *alpha, const float *scale, int64_t D, int64_t Dp, float *con) {
     int any_direct = 0;
     for (int64_t j = 0; j < Dp; j++) {
@@ -72,10 +72,11 @@ static int column_constants(const float *alpha, const float *scale, int64_t D, i
         con[6 * Dp + j] = (float)far;
         con[7 * Dp + j] = (float)(b / (2 * sa));
         con[8 * Dp + j] = (float)(b * (2 + sa) / (2 * sa * sa));
+        con[9 * Dp + j] = (float)(b / a);
         double h = 1, r_power = 1, factorial = 2;
         for (int n = 3; n < 3 + NCOEF; n++) {
             factorial *= n;
-            con[(9 + n - 3) * Dp + j] = (float)(h / factorial); /* h_(n-1) / n! */
+            con[(10 + n - 3) * Dp + j] = (float)(h / factorial); /* h_(n-1) / n! */
             r_power *= r;
             h = ratio * h + (n - 1) * r_power;
         }
@@ -83,14 +84,16 @@ static int column_constants(const float *alpha, const float *scale, int64_t D, i
     return any_direct;
 }
 
-/* x: R x D floats (row-major); alpha, scale: D floats; work: (5 + NCON) x Dp floats of scratch
- * (Dp = D rounded up to WIDTH); gx: R x D floats; sums: 3 x Dp doubles. */
+/* x: R x D floats (row-major); alpha, scale: D floats; work: (6 + NCON) x Dp floats of scratch
+ * (Dp = D rounded up to WIDTH); gx: R x D floats; sums: 3 x Dp doubles; rho, da: R x D floats
+ * for the per-element loss and d rho / d alpha, or NULL where not wanted. */
 int64_t adaptive_columns(
     const float *restrict x, int64_t R, int64_t D, int64_t Dp,
     const float *restrict alpha, const float *restrict scale, float y_max,
-    float *restrict work, float *restrict gx, double *restrict sums)
+    float *restrict work, float *restrict gx, double *restrict sums,
+    float *restrict rho, float *restrict da)
 {
-    float *restrict con = work + 5 * Dp;
+    float *restrict con = work + 6 * Dp;
     int any_direct = column_constants(alpha, scale, D, Dp, con);
     char direct_chunk[Dp / WIDTH + 1];
     for (int64_t j = 0; j < Dp; j += WIDTH) {
@@ -101,10 +104,10 @@ int64_t adaptive_columns(
     const float *restrict M = con + 3 * Dp, *restrict quarter_b = con + 4 * Dp;
     const float *restrict half_s = con + 5 * Dp, *restrict far = con + 6 * Dp;
     const float *restrict u1 = con + 7 * Dp, *restrict u2 = con + 8 * Dp;
-    const float *restrict coef = con + 9 * Dp;
+    const float *restrict b_over_a = con + 9 * Dp, *restrict coef = con + 10 * Dp;
     double *restrict s_e1 = sums, *restrict s_x2p = sums + Dp, *restrict s_da = sums + 2 * Dp;
     float *restrict u = work, *restrict L = work + Dp, *restrict y = work + 2 * Dp;
-    float *restrict e1 = work + 3 * Dp, *restrict pm1 = work + 4 * Dp;
+    float *restrict e1 = work + 3 * Dp, *restrict pm1 = work + 4 * Dp, *restrict dr = work + 5 * Dp;
     int64_t overflow = 0;
     for (int64_t j = 0; j < Dp; j++) { s_e1[j] = 0; s_x2p[j] = 0; s_da[j] = 0; u[j] = 0; pm1[j] = 0; }
     for (int64_t i = 0; i < R; i++) {
@@ -120,6 +123,7 @@ int64_t adaptive_columns(
             for (int64_t j = 0; j < Dp; j += WIDTH)
                 if (direct_chunk[j / WIDTH]) expm1_vec(pm1 + j, pm1 + j, WIDTH);
         }
+#pragma GCC ivdep /* the row buffers, gx and the column sums never overlap */
         for (int64_t j = 0; j < D; j++) {
             float Lj = L[j], uj = u[j], yj = y[j], e = e1[j], E = e + 1.0f, xj = xi[j];
             overflow += yj > y_max;
@@ -172,7 +176,12 @@ int64_t adaptive_columns(
             float d_direct = E * (u1[j] * Lj - u2[j]) + u2[j] + half_s[j] * pm1[j];
             float d = t <= 1.5f ? d_series : (far[j] != 0.0f ? d_far : d_direct);
             s_da[j] += d;
+            dr[j] = d;
         }
+        if (rho)
+            for (int64_t j = 0; j < D; j++) rho[i * D + j] = e1[j] * b_over_a[j];
+        if (da)
+            for (int64_t j = 0; j < D; j++) da[i * D + j] = dr[j];
     }
     return overflow;
 }

@@ -92,7 +92,7 @@ def _build() -> ctypes.CDLL | None:
     function = library.adaptive_columns
     pointer, i64 = ctypes.c_void_p, ctypes.c_int64
     function.argtypes = [pointer, i64, i64, i64, pointer, pointer, ctypes.c_float]
-    function.argtypes += [pointer] * 3
+    function.argtypes += [pointer] * 5
     function.restype = i64
     _STATE["width"] = library.adaptive_width()
     return library
@@ -120,11 +120,19 @@ def usable(x: Tensor, alpha: Tensor) -> bool:
     )
 
 
-def columns(x: Tensor, alpha: Tensor, scale: Tensor, gx: Tensor):
-    """(sum e1, sum x^2 P, sum d rho / d alpha) per column as float32, and x P written into
-    ``gx``; or None where some alpha L / 2 is too large for the kernel's forms (the caller
-    takes the robust path). ``alpha`` (finite, >= the tiny threshold, != 2) and ``scale`` (> 0)
-    are 1-D float32 of length D; the kernel computes its per-column constants in double."""
+def columns(
+    x: Tensor,
+    alpha: Tensor,
+    scale: Tensor,
+    gx: Tensor,
+    rho: Tensor | None = None,
+    da: Tensor | None = None,
+):
+    """(sum e1, sum x^2 P, sum d rho / d alpha) per column as float32, with x P written into
+    ``gx`` (and, if given, rho and d rho / d alpha per element into ``rho`` and ``da``); or
+    None where some alpha L / 2 is too large for the kernel's forms (the caller then takes the
+    robust path). ``alpha`` (finite, >= the tiny threshold, != 2) and ``scale`` (> 0) are 1-D
+    float32 of length D; the kernel computes its per-column constants in double."""
     function = kernel()
     x = x.contiguous()
     alpha = alpha.detach().contiguous()
@@ -132,7 +140,7 @@ def columns(x: Tensor, alpha: Tensor, scale: Tensor, gx: Tensor):
     rows, d = x.shape
     width = _STATE["width"]
     dp = -(-d // width) * width
-    work = torch.empty((5 + 9 + NCOEF) * dp, dtype=torch.float32)
+    work = torch.empty((6 + 10 + NCOEF) * dp, dtype=torch.float32)
     sums = torch.empty(3, dp, dtype=torch.float64)
     overflow = function(
         x.data_ptr(),
@@ -145,6 +153,8 @@ def columns(x: Tensor, alpha: Tensor, scale: Tensor, gx: Tensor):
         work.data_ptr(),
         gx.data_ptr(),
         sums.data_ptr(),
+        None if rho is None else rho.data_ptr(),
+        None if da is None else da.data_ptr(),
     )
     if overflow:
         return None

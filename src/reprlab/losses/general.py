@@ -250,8 +250,9 @@ def _robust(x: Tensor, scale: Tensor, alpha: Tensor, want_grad: bool):
     )
     drho_dx = drho_dz / scale
     drho_dc = torch.where(drho_dx == 0, 0.0, -z * drho_dx)  # 0, not NaN, where z overflows
-    # general finite alpha where z overflows or p underflows: in logarithms
-    log_space = finite & ~is_two & (~torch.isfinite(z) | (p < torch.finfo(dtype).tiny))
+    # general finite alpha where z or z p overflows, or p underflows: in logarithms
+    in_range = torch.isfinite(z) & (p >= torch.finfo(dtype).tiny) & torch.isfinite(drho_dx)
+    log_space = finite & ~is_two & ~in_range
     if bool(log_space.any()):
         log_dx = log_z + log_p - torch.log(scale)
         drho_dx = torch.where(log_space, torch.sign(x) * torch.exp(log_dx), drho_dx)
@@ -611,6 +612,65 @@ class _ColumnTotal(torch.autograd.Function):
             if need_c:
                 grad_c = grad_c.addcdiv_(g_rows.expand_as(c), c)
         return grad_x, grad_a, grad_c, None, None, None, None
+
+
+class _ColumnElementwise(torch.autograd.Function):
+    """rho(x_ij, alpha_j, c_j) for 2-D x and 1-D alpha, c (finite, >= tiny, != 2), from the
+    fused CPU kernel: the forward also keeps x P and d rho / d alpha per element, so the
+    backward is three cheap passes. Where the kernel declines it takes `_robust`."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale):
+        from reprlab.losses import adaptive_kernel
+
+        rho, da, gx = torch.empty_like(x), torch.empty_like(x), _WORKSPACE.take(x)
+        ctx.kernel = adaptive_kernel.columns(x, alpha, scale, gx, rho, da) is not None
+        if ctx.kernel:
+            ctx.save_for_backward(x, scale, gx, da)
+            return rho
+        _WORKSPACE.give(gx)
+        ctx.save_for_backward(x, alpha, scale)
+        return _robust(x, scale, alpha, want_grad=False)[0]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):
+        need_x, need_a, need_c = ctx.needs_input_grad
+        grad_x = grad_a = grad_c = None
+        if not ctx.kernel:
+            x, a, c = ctx.saved_tensors
+            _, drho_dx, drho_dc, drho_da = _robust(x, c, a, want_grad=True)
+            return (
+                g * drho_dx if need_x else None,
+                (g * drho_da).sum(0) if need_a else None,
+                (g * drho_dc).sum(0) if need_c else None,
+            )
+        x, c, gx, da = ctx.saved_tensors
+        inv_c2 = torch.reciprocal(c).square_()
+        if need_a:
+            grad_a = torch.mul(g, da).sum(0)
+        if need_c:
+            grad_c = torch.mul(g, x).mul_(gx).sum(0).mul_(inv_c2).div_(c).neg_()
+        if need_x:
+            grad_x = torch.mul(gx, g).mul_(inv_c2)
+        return grad_x, grad_a, grad_c
+
+
+def column_elementwise(x: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:
+    """rho(x, alpha, scale) for 2-D ``x`` (R rows, D columns) and per-column 1-D ``alpha`` and
+    ``scale``: `general_loss` with the fused CPU kernel where it can run (`AdaptiveLoss` with
+    reduction 'none'), else `general_loss` itself."""
+    a = alpha.detach()
+    fast = (
+        x.shape[0] > 0
+        and bool(((a >= _tiny_alpha(x.dtype)) & (a != 2) & torch.isfinite(a)).all())
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in (x, alpha, scale))
+        and _kernel_usable(x, alpha)
+    )
+    if fast:
+        return _ColumnElementwise.apply(x.contiguous(), alpha, scale)
+    return _GeneralLoss.apply(x, alpha, scale)
 
 
 def column_total(
