@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["columns", "kernel"]
+__all__ = ["columns", "kernel", "usable"]
 
 NCOEF = 15  # must equal NCOEF in adaptive_kernel.c
 _SOURCE = Path(__file__).with_name("adaptive_kernel.c")
