@@ -13,8 +13,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-/* The vector width of torch's own CPU kernels on this machine, so that log1p and expm1 give
- * the very values torch.log1p and torch.expm1 give. */
+/* The vector width torch's own vectorised CPU kernels use on this machine. */
 #ifdef USE_AVX512
 #define WIDTH 16
 typedef __m512 vec;
