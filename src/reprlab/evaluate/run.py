@@ -77,8 +77,8 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
 
         for name in figures:
             lookup(FIGURES, name, "figure")
-    loaded = load_run(run.path, map_location=default_device())
-    ctx = EvalContext(loaded.model, loaded.dataset, options, run)
+    loaded = load_run(run.path)
+    ctx = EvalContext(loaded.model.to(default_device()), loaded.dataset, options, run)
     merged = run.merge_metrics(compute(ctx, metrics, progress))
     if figures:
         draw_figures(ctx, figures)
