@@ -10,6 +10,7 @@ from torch import nn
 
 from reprlab.callbacks import Callback
 from reprlab.data import BatchLoader, Split
+from reprlab.data.loader import fits_on_device
 from reprlab.train import RunConfig, load_run, train_run
 from reprlab.train import loop as loop_module
 from reprlab.train.checkpoint import DeviceMismatchWarning, load_checkpoint, save_checkpoint
@@ -69,6 +70,16 @@ def test_resident_batches_equal_per_batch_copies(samples_per_class):
         assert len(a) == len(b) == len(copied)
         for (xa, ya), (xb, yb) in zip(a, b):
             assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_data_stays_resident_on_the_cpu_and_not_on_other_accelerators():
+    split = _split()
+    assert fits_on_device(split, "cpu")
+    assert not fits_on_device(split, "meta")  # neither CPU nor CUDA: copied per batch
+    assert not BatchLoader(split, 10, device="meta").resident
+    if torch.cuda.is_available():
+        assert fits_on_device(split, "cuda")
+        assert not fits_on_device(split, "cuda", share=0.0)
 
 
 def test_channels_last_batches_hold_the_same_values():
