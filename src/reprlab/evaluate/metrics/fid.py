@@ -8,7 +8,9 @@ from reprlab.evaluate.fid import fid as frechet
 def fid(ctx: EvalContext) -> dict:
     """FID of reconstructions and of prior samples against the split, in domain-CNN features"""
     ctx.require("has_decoder")
-    extractor, info = domain_classifier(ctx.dataset, ctx.seed, ctx.fid_epochs, ctx.fid_min_steps)
+    extractor, info = domain_classifier(
+        ctx.dataset, ctx.seed, ctx.fid_epochs, ctx.fid_min_steps, ctx.device
+    )
     real = ctx.split().images
     out = {"reconstruction": frechet(extractor, real, ctx.reconstructions().clamp(0, 1)), **info}
     try:
