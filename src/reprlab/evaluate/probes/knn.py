@@ -44,7 +44,8 @@ class KNNProbe(Probe):
             k = ks[0]
         else:
             ks = [k for k in ks if k <= len(fit_rows)] or [len(fit_rows)]
-            _, rows = knn(x[fit_rows], ks[-1], queries=x[val_rows], dtype=torch_dtype(self.dtype))
+            data, queries = self.fit_x_[fit_rows], self.fit_x_[val_rows]
+            _, rows = knn(data, ks[-1], queries=queries, dtype=torch_dtype(self.dtype))
             labels, truth = self.fit_y_[fit_rows][rows], self.fit_y_[val_rows]
             for k in ks:
                 accuracy = (_vote(labels, k, len(self.classes_)).argmax(1) == truth).double()
