@@ -52,6 +52,18 @@ def digits():
     return flat[0], train.labels, flat[1], test.labels
 
 
+def boosting_reference():
+    """What boosting_probe fits: CatBoost when installed, else HistGradientBoosting."""
+    try:
+        from catboost import CatBoostClassifier
+    except ImportError:
+        return HistGradientBoostingClassifier(early_stopping=True, random_state=0)
+    return CatBoostClassifier(
+        iterations=500, depth=4, random_seed=0, verbose=False, thread_count=1,
+        allow_writing_files=False,
+    )  # fmt: skip
+
+
 def reference(model, codes):
     xtr, ytr, xte, yte = (np.asarray(a) for a in codes)
     scaler = StandardScaler().fit(xtr)
@@ -79,7 +91,7 @@ def test_cross_entropy_matches_log_loss_and_clips_missing_classes():
             partial(forest_probe, trees=40),
             RandomForestClassifier(40, max_depth=30, random_state=0, n_jobs=1),
         ),
-        (boosting_probe, HistGradientBoostingClassifier(early_stopping=True, random_state=0)),
+        (boosting_probe, boosting_reference()),
         (partial(knn_probe, k=10), KNeighborsClassifier(10)),
     ],
     ids=["forest", "boosting", "knn-fixed-k"],
@@ -129,7 +141,8 @@ def test_linear_choice_is_the_best_validation_loss_of_sklearn(codes):
         ref = LogisticRegression(C=1 / (decay * len(fit)), tol=1e-10, max_iter=10000)
         ref.fit(x[fit], ytr[fit])
         losses[decay] = log_loss(ytr[val], ref.predict_proba(x[val]), labels=[0, 1, 2])
-    assert probe.validation_loss_ == pytest.approx(losses, rel=1e-4)
+    fitted = {d: losses[d] for d in probe.validation_loss_}  # the path may stop early
+    assert len(fitted) >= 3 and probe.validation_loss_ == pytest.approx(fitted, rel=1e-4)
     assert probe.chosen_ == {"weight_decay": min(losses, key=losses.get)}
 
 

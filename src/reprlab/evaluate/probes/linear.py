@@ -3,8 +3,9 @@
 For a weight decay ``λ`` it minimises ``mean_i -log softmax(W x_i + b)[y_i] + (λ/2) ||W||²``
 (bias not penalised), the objective of scikit-learn's ``LogisticRegression(C=1 / (λ n))`` on
 ``n`` rows. ``λ`` is chosen from ``weight_decays`` by the cross-entropy on the validation rows
-(fits warm-started from the strongest decay to the weakest, a regularisation path), then the
-probe is refitted on all training rows with that ``λ``.
+(fits warm-started from the strongest decay to the weakest, a regularisation path, which stops
+once the validation loss has risen twice in a row), then the probe is refitted on all training
+rows with that ``λ``.
 """
 
 import torch
@@ -16,9 +17,15 @@ from reprlab.evaluate.probes.base import Probe
 WEIGHT_DECAYS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
 
+def _rose_twice(losses: list) -> bool:
+    return len(losses) >= 3 and losses[-3] < losses[-2] < losses[-1]
+
+
 class LinearProbe(Probe):
-    """Logistic-regression probe; ``chosen_ = {"weight_decay": λ}``, ``coef_ [K, D]`` and
-    ``intercept_ [K]`` act on standardised features when ``standardise``."""
+    """Logistic-regression probe; ``chosen_ = {"weight_decay": λ}``, ``validation_loss_`` the
+    validation cross-entropy of each ``λ``; ``coef_ [K, D]`` and ``intercept_ [K]`` act on
+    standardised features when ``standardise``. ``threads``: CPU threads while fitting
+    (``None``: one for small problems, see ``Probe._threads``)."""
 
     def __init__(
         self,
@@ -30,6 +37,7 @@ class LinearProbe(Probe):
         device=None,
         dtype="float32",
         standardise=True,
+        threads=None,
     ):
         self.weight_decays = weight_decays
         self.validation = validation
@@ -39,6 +47,10 @@ class LinearProbe(Probe):
         self.device = device
         self.dtype = dtype
         self.standardise = standardise
+        self.threads = threads
+
+    def _step_work(self, x) -> int:
+        return x.shape[0] * x.shape[1] * len(self.classes_)  # full-batch logits
 
     def _minimise(self, x, y, decay: float, params) -> int:
         """L-BFGS (strong Wolfe line search) from ``params`` in place; returns the iterations."""
@@ -83,6 +95,8 @@ class LinearProbe(Probe):
                 self.validation_loss_[decay] = loss
                 if best is None or loss < best[0]:
                     best = (loss, decay, [p.detach().clone() for p in params])
+                if _rose_twice(list(self.validation_loss_.values())):
+                    break  # past the minimum: weaker decays fit slowly and do worse
             _, decay, start = best
             params = [p.requires_grad_() for p in start]
         else:

@@ -47,7 +47,9 @@ def _losses(params, x, y):
 
 
 class MLPProbe(Probe):
-    """One-hidden-layer probe; ``chosen_ = {"weight_decay": λ, "epochs": best epoch}``."""
+    """One-hidden-layer probe; ``chosen_ = {"weight_decay": λ, "epochs": best epoch}``,
+    ``validation_loss_`` the best validation cross-entropy of each ``λ``. ``threads``: CPU
+    threads while fitting (``None``: one for small batches, see ``Probe._threads``)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class MLPProbe(Probe):
         device=None,
         dtype="float32",
         standardise=True,
+        threads=None,
     ):
         self.hidden = hidden
         self.weight_decays = weight_decays
@@ -76,6 +79,11 @@ class MLPProbe(Probe):
         self.device = device
         self.dtype = dtype
         self.standardise = standardise
+        self.threads = threads
+
+    def _step_work(self, x) -> int:
+        width = len(self.weight_decays) * self.hidden  # the stacked first layer
+        return min(self.batch_size, len(x)) * x.shape[1] * width
 
     def _fit(self, x, y, fit_rows, val_rows):
         decays = [float(d) for d in self.weight_decays]
