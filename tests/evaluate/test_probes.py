@@ -249,3 +249,40 @@ def test_probes_run_on_tensor_codes_with_a_device_argument(codes):
     xtr, ytr, xte, yte = (torch.as_tensor(a) for a in codes)
     out = logistic_probe(xtr, ytr, xte, yte, device="cpu")
     assert out == logistic_probe(*codes)
+
+
+def test_mlp_networks_that_stop_leave_the_stack_without_changing_the_others(codes):
+    """Dropping network 1 of three (with its Adam state) leaves networks 0 and 2 on the
+    trajectory they follow in the full stack."""
+    from reprlab.evaluate.probes.mlp import GROUP_DIMS, _init, _keep, _losses
+
+    x = torch.as_tensor(codes[0], dtype=torch.float32)
+    y = torch.as_tensor(codes[1])
+    generator = torch.Generator().manual_seed(0)
+    shapes = [((5, 3, 8), 5), ((3, 8), 5), ((3, 8, 3), 8), ((3, 1, 3), 8)]
+    full = [_init(shape, fan_in, generator, x) for shape, fan_in in shapes]
+    adam = torch.optim.Adam(full, lr=1e-2)
+
+    def step(params, optimiser, rows):
+        optimiser.zero_grad()
+        _losses(params, x[rows], y[rows]).mean(1).sum().backward()
+        optimiser.step()
+
+    for rows in torch.arange(450).split(150):
+        step(full, adam, rows)
+    keep = torch.tensor([0, 2])
+    part, part_adam = _keep(full, adam, keep)
+    for rows in torch.arange(450).flip(0).split(100):
+        step(full, adam, rows)
+        step(part, part_adam, rows)
+    for a, b, dim in zip(part, full, GROUP_DIMS):
+        torch.testing.assert_close(a, b.index_select(dim, keep))
+    assert all(p.requires_grad and p.is_leaf for p in part)
+
+
+def test_mlp_records_when_each_network_stopped(codes):
+    probe = MLPProbe(hidden=16, seed=1).fit(*codes[:2])
+    assert set(probe.stopped_) == set(probe.weight_decays)
+    assert max(probe.stopped_.values()) == probe.n_iter_
+    chosen = probe.chosen_
+    assert chosen["epochs"] < probe.stopped_[chosen["weight_decay"]] <= probe.n_iter_

@@ -32,7 +32,7 @@ class LinearProbe(Probe):
         weight_decays=WEIGHT_DECAYS,
         validation=0.1,
         max_iter=1000,
-        tol=1e-5,
+        tol=1e-4,
         seed=0,
         device=None,
         dtype="float32",

@@ -6,8 +6,9 @@ For a weight decay ``λ`` each mini-batch step minimises ``mean_i -log softmax(f
 ``weight_decays`` trains side by side on the same batches, stacked into one matrix product
 per layer (Adam is per-element, so each network's updates are its own). After every epoch each
 network's cross-entropy on the validation rows is measured; a network keeps the weights of its
-best epoch and stops after ``patience`` epochs without an improvement of more than ``tol``
-(scikit-learn's ``MLPClassifier`` rule; Prechelt 1998, "Early stopping - but when?").
+best epoch and stops (leaves the stack) after ``patience`` epochs without an improvement of more
+than ``tol`` (scikit-learn's ``MLPClassifier`` rule; Prechelt 1998, "Early stopping - but
+when?").
 The ``λ`` whose best validation cross-entropy is lowest is chosen, with the weights of its best
 epoch.
 """
@@ -30,6 +31,23 @@ def _init(shape, fan_in: int, generator, like) -> torch.Tensor:
     return (u / math.sqrt(fan_in)).to(like.device, like.dtype).requires_grad_()
 
 
+GROUP_DIMS = (1, 0, 0, 0)  # the network index in W1 [D, G, H], b1 [G, H], W2 [G, H, K], b2
+
+
+def _keep(params, optimiser, keep):
+    """The parameters of the networks ``keep`` only, with their Adam state (moments, step)."""
+    kept = [p.detach().index_select(d, keep).requires_grad_() for p, d in zip(params, GROUP_DIMS)]
+    new = torch.optim.Adam(kept, **optimiser.defaults)
+    for old, p, d in zip(params, kept, GROUP_DIMS):
+        state = optimiser.state[old]
+        new.state[p] = {
+            "step": state["step"].clone(),
+            "exp_avg": state["exp_avg"].index_select(d, keep),
+            "exp_avg_sq": state["exp_avg_sq"].index_select(d, keep),
+        }
+    return kept, new
+
+
 def _forward(params, x):
     """Logits ``[G, N, K]`` of the G stacked networks: ``W1`` is ``[D, G, H]`` so the first
     layer of every network is one ``[N, D] x [D, G*H]`` product."""
@@ -48,7 +66,8 @@ def _losses(params, x, y):
 
 class MLPProbe(Probe):
     """One-hidden-layer probe; ``chosen_ = {"weight_decay": λ, "epochs": best epoch}``,
-    ``validation_loss_`` the best validation cross-entropy of each ``λ``. ``threads``: CPU
+    ``validation_loss_`` the best validation cross-entropy of each ``λ``, ``stopped_`` the epoch
+    each network stopped, ``n_iter_`` the epochs run. ``threads``: CPU
     threads while fitting (``None``: one for small batches, see ``Probe._threads``)."""
 
     def __init__(
@@ -106,9 +125,11 @@ class MLPProbe(Probe):
         if val_rows is not None:
             val_rows = torch.as_tensor(val_rows, device=x.device)
             xv, yv = x[val_rows], y[val_rows]
+        alive = torch.arange(g, device=x.device)  # the networks still training
         best_loss = torch.full((g,), math.inf, device=x.device)
         best_epoch = torch.zeros(g, dtype=torch.long, device=x.device)
         progress = best_epoch.clone()  # the last epoch that improved by more than tol
+        stopped = torch.zeros_like(best_epoch)  # the epoch each network left the stack
         best = [p.detach().clone() for p in params]
         for epoch in range(1, self.max_epochs + 1):
             order = torch.randperm(len(xf), generator=generator).to(x.device)
@@ -123,24 +144,36 @@ class MLPProbe(Probe):
                 continue
             with torch.no_grad():
                 loss = _losses(params, xv, yv).mean(1)
-                progress = torch.where(loss < best_loss - self.tol, epoch, progress)
-                better = loss < best_loss
-                best_loss = torch.where(better, loss, best_loss)
-                best_epoch = torch.where(better, epoch, best_epoch)
-                for p, b, dim in zip(params, best, (1, 0, 0, 0)):
+                seen = best_loss[alive]
+                progress[alive] = torch.where(loss < seen - self.tol, epoch, progress[alive])
+                better = loss < seen
+                best_loss[alive] = torch.where(better, loss, seen)
+                best_epoch[alive] = torch.where(better, epoch, best_epoch[alive])
+                for p, b, dim in zip(params, best, GROUP_DIMS):
                     shape = [1] * p.ndim
-                    shape[dim] = g
-                    b.copy_(torch.where(better.view(shape), p, b))
-            if bool((epoch - progress >= self.patience).all()):
+                    shape[dim] = len(alive)
+                    kept = b.index_select(dim, alive)
+                    b.index_copy_(dim, alive, torch.where(better.view(shape), p, kept))
+            running = epoch - progress[alive] < self.patience
+            if not bool(running.any()):
                 break
-        if val_rows is None:
+            if not bool(running.all()):  # stop computing the networks that have stopped
+                keep = running.nonzero()[:, 0]
+                stopped[alive[~running]] = epoch
+                params, optimiser = _keep(params, optimiser, keep)
+                alive, decay = alive[keep], decay[keep]
+        stopped[alive] = epoch
+        if val_rows is None:  # no validation: the one network's weights after max_epochs
             best, best_epoch = [p.detach() for p in params], best_epoch.fill_(epoch)
         i = int(best_loss.argmin()) if val_rows is not None else 0
         w1, b1, w2, b2 = best
         self.coefs_ = [w1[:, i].clone(), w2[i].clone()]
         self.intercepts_ = [b1[i].clone(), b2[i, 0].clone()]
-        self.validation_loss_ = dict(zip(decays, best_loss.tolist()))
+        self.validation_loss_ = (
+            dict(zip(decays, best_loss.tolist())) if val_rows is not None else {}
+        )
         self.n_iter_ = epoch
+        self.stopped_ = dict(zip(decays, stopped.tolist()))
         self.chosen_ = {"weight_decay": decays[i], "epochs": int(best_epoch[i])}
 
     def _proba(self, x):
