@@ -68,3 +68,40 @@ def test_004_full_profile_evaluates_all_60000_training_images_with_k_up_to_200()
     test = study.resolve("full-test").evaluate.options
     assert test.get("split", "test") == "test"
     assert [r.config.train.epochs for r in _runs("neighbourhoods", "full")] == [100] * 4
+
+
+# ---------------------------------------------------------------------------- 000 robust-vae
+
+
+def test_000_compares_vae_and_vqvae_on_every_loss_with_the_seeds_headline():
+    study = load_study("robust-vae")
+    cells = {tuple(sorted(dict(c.labels).items())) for r in _runs("robust-vae", "full")
+             for c in r.cells if c.grid == "main"}  # fmt: skip
+    losses = ["mse", "smooth-l1", "cauchy", "geman-mcclure", "welsch", "adaptive"]
+    assert cells == {(("loss", loss), ("model", m)) for loss in losses for m in ("vae", "vqvae")}
+    assert study.report.metrics[:2] == [
+        "probe-mlp-sampled/accuracy",
+        "probe-mlp-sampled/cross_entropy",
+    ]
+    assert _cell_config("robust-vae", "full", model="vqvae", loss="mse").model.name == "vqvae"
+
+
+def _has_hyphenated_losses() -> bool:
+    from reprlab.losses import LOSSES
+
+    return "smooth-l1" in LOSSES and "geman-mcclure" in LOSSES
+
+
+@pytest.mark.skipif(not _has_hyphenated_losses(), reason="needs the hyphenated loss names")
+def test_000_smooth_l1_row_is_barrons_alpha_1_loss():
+    config = _cell_config("robust-vae", "full", model="vae", loss="smooth-l1")
+    model = build_model(config.model, _Shape((1, 28, 28)))
+    c = config.model.loss_params["scale"]
+    prediction, target = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    per_image = model.reconstruction(prediction, target)
+    x = target - prediction
+    expected = (torch.sqrt((x / c) ** 2 + 1) - 1).flatten(1).sum(1)
+    torch.testing.assert_close(per_image, expected)
+    # not torch's smooth L1 (0.5 x^2 on residuals in [0, 1], i.e. 0.5 x MSE)
+    torch_smooth = nn.functional.smooth_l1_loss(prediction, target, reduction="none")
+    assert not torch.allclose(per_image, torch_smooth.flatten(1).sum(1))
