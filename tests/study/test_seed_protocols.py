@@ -105,3 +105,25 @@ def test_000_smooth_l1_row_is_barrons_alpha_1_loss():
     # not torch's smooth L1 (0.5 x^2 on residuals in [0, 1], i.e. 0.5 x MSE)
     torch_smooth = nn.functional.smooth_l1_loss(prediction, target, reduction="none")
     assert not torch.allclose(per_image, torch_smooth.flatten(1).sum(1))
+
+
+# ----------------------------------------------------------------------- 001 autoencoder-zoo
+
+
+@pytest.mark.parametrize("size", [28, 64, 105])
+def test_001_latent_is_four_times_smaller_than_the_image(size):
+    for profile, data in (("full", "fashion-mnist"), ("seed", "omniglot@64")):
+        config = _cell_config("autoencoder-zoo", profile, model="vanilla")
+        assert config.data.name == data and config.model.latent_dim is None
+        model = build_model(config.model, _Shape((1, size, size)))
+        with torch.no_grad():
+            z = model.encode(torch.rand(2, 1, size, size)).z
+        assert (size * size) / z[0].numel() == pytest.approx(4.0, rel=0.03)
+        assert max(z.shape[2:]) <= 4
+
+
+def test_001_seed_profile_latent_is_the_seeds_64_maps_of_4x4():
+    config = _cell_config("autoencoder-zoo", "seed", model="denoising")
+    model = build_model(config.model, _Shape((1, 64, 64), 1623))
+    assert model.latent_shape == (64, 4, 4)
+    assert config.train.epochs == 20

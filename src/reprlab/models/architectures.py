@@ -3,9 +3,12 @@
 ``mlp``: flatten, ``Linear`` layers through ``hidden`` to the latent, and the mirror image
 back (seed 004: 784-128-64-12-2 and 2-12-64-128-784). ``conv``: 3x3 stride-2 convolutions, one
 per entry of ``channels`` (each halves the spatial size, rounding up), then a linear head: a
-1x1 convolution to a spatial latent when ``latent_dim`` is None (seed 001: 64 maps of 4x4),
-or a ``Linear`` layer to a ``latent_dim`` vector (seed 000: 128). The decoders end without an
-activation; the model family applies the output activation.
+1x1 convolution to a spatial latent when ``latent_dim`` is None, or a ``Linear`` layer to a
+``latent_dim`` vector (seed 000: 128). The spatial latent holds ``latent_ratio`` times fewer
+values than the image (seed 001: 64 maps of 4x4 for 64x64 images, 4x fewer), so its number of
+maps follows the image size; when that number differs from the last stage's width, the
+decoder starts with a 1x1 convolution back to it. The decoders end without an activation;
+the model family applies the output activation.
 """
 
 import itertools
@@ -59,6 +62,15 @@ def conv_channels(cfg, image_shape) -> tuple[int, ...]:
     return (CONV_DEFAULT_WIDTH,) * stages
 
 
+def latent_maps(cfg, image_shape, latent_side: tuple[int, int], last: int) -> int:
+    """Maps of the spatial latent: ``round(C H W / (latent_ratio h w))`` (at least 1) for a
+    latent of ``h`` x ``w`` sites, or the last stage's width ``last`` when the ratio is None."""
+    if cfg.latent_ratio is None:
+        return last
+    sites = latent_side[0] * latent_side[1]
+    return max(1, round(math.prod(image_shape) / (cfg.latent_ratio * sites)))
+
+
 def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     c, h, w = image_shape
     channels = conv_channels(cfg, image_shape)
@@ -72,9 +84,12 @@ def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     ]
     last, (lh, lw) = channels[-1], sizes[-1]
     if cfg.latent_dim is None:  # spatial latent
-        latent_shape: tuple[int, ...] = (last, lh, lw)
-        head = nn.Conv2d(last, k * last, 1)
+        maps = latent_maps(cfg, image_shape, (lh, lw), last)
+        latent_shape: tuple[int, ...] = (maps, lh, lw)
+        head = nn.Conv2d(last, k * maps, 1)
         stem: list[nn.Module] = []
+        if maps != last:
+            stem = [nn.Conv2d(maps, last, 1), activation(cfg.activation)]
     else:
         latent_shape = (cfg.latent_dim,)
         head = nn.Sequential(nn.Flatten(), nn.Linear(last * lh * lw, k * cfg.latent_dim))

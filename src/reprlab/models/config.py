@@ -23,8 +23,9 @@ class ModelConfig(BaseModel, extra="forbid"):
 
     Architecture: ``arch`` is ``mlp`` or ``conv`` (and ``resnet18`` for the ``embedder``
     family, whose widths and embedding size are in its ``metric`` section); ``latent_dim``
-    None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent of
-    ``channels[-1]`` maps at 4x4 or less, as in seed 001). ``output`` is the decoder's last
+    None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent at
+    4x4 or less holding ``latent_ratio`` = 4 times fewer values than the image, as in seed 001:
+    64 maps of 4x4 for 64x64 images). ``output`` is the decoder's last
     activation: ``sigmoid`` for images in [0, 1]; ``tanh`` models images scaled to [-1, 1] as
     in seed 004 (the model maps x to 2x - 1 on the way in, the loss compares in [-1, 1], and
     ``decode`` returns (tanh + 1) / 2); ``linear`` leaves the output unbounded.
@@ -43,6 +44,12 @@ class ModelConfig(BaseModel, extra="forbid"):
     hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
     channels: tuple[int, ...] | None = Field(
         None, description="conv widths, one stride-2 stage each; None: 64 until 4x4 (seed 001)"
+    )
+    latent_ratio: float | None = Field(
+        4.0,
+        gt=0,
+        description="conv spatial latent: image values / latent values (seed 001: 4); "
+        "None: the last stage's width in maps",
     )
     activation: Literal["relu", "linear", "leaky_relu", "elu", "gelu", "silu", "tanh"] = "relu"
     batch_norm: bool = False
