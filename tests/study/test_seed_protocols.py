@@ -127,3 +127,30 @@ def test_001_seed_profile_latent_is_the_seeds_64_maps_of_4x4():
     model = build_model(config.model, _Shape((1, 64, 64), 1623))
     assert model.latent_shape == (64, 4, 4)
     assert config.train.epochs == 20
+
+
+# -------------------------------------------------------------------------- 003 magnet-repmet
+
+
+@pytest.mark.parametrize("profile", ["seed", "seed-scratch"])
+def test_003_seed_profile_is_the_seeds_setting(profile):
+    runs = _runs("magnet-repmet", profile)
+    objectives = {dict(c.labels)["objective"] for r in runs for c in r.cells}
+    assert objectives == {"magnet", "repmet-v1", "repmet-v2", "my-loss"}
+    for run in runs:
+        config = run.config
+        metric = config.model.metric
+        assert config.data.name.startswith("flowers102") and config.model.arch == "resnet18"
+        assert metric.embedding_dim == 1024
+        assert (metric.clusters_per_batch, metric.samples_per_cluster) == (12, 4)
+        assert metric.clusters_per_class == 3
+        assert metric.steps_per_epoch * config.train.epochs == 1000  # iterations
+        assert metric.pretrained == (profile == "seed")
+
+
+def test_003_my_loss_row_and_cluster_batches_for_repmet():
+    config = _cell_config("magnet-repmet", "full", objective="my-loss")
+    assert config.model.metric.objective == "my-loss"
+    from reprlab.models.embedder import CLUSTER_BATCHES
+
+    assert {"magnet", "repmet", "my-loss"} <= set(CLUSTER_BATCHES)
