@@ -154,3 +154,21 @@ def test_003_my_loss_row_and_cluster_batches_for_repmet():
     from reprlab.models.embedder import CLUSTER_BATCHES
 
     assert {"magnet", "repmet", "my-loss"} <= set(CLUSTER_BATCHES)
+
+
+# ---------------------------------------------------------------- 002 adaptive-likelihood-vae
+
+
+@pytest.mark.parametrize("representation", ["dct", "wavelets"])
+def test_002_dct_and_wavelets_use_yuv_on_colour_data_only(representation):
+    config = _cell_config(
+        "adaptive-likelihood-vae", "full", likelihood="adaptive", representation=representation
+    )
+    grey = build_model(config.model, _Shape((1, 32, 32)))
+    colour = build_model(config.model, _Shape((3, 32, 32)))
+    assert grey.reconstruction.loss.color_space == "rgb"  # YUV does not apply to grey images
+    assert colour.reconstruction.loss.color_space == "yuv"
+    pixels = _cell_config(
+        "adaptive-likelihood-vae", "full", likelihood="adaptive", representation="pixels"
+    )
+    assert build_model(pixels.model, _Shape((3, 32, 32))).reconstruction.loss.color_space == "rgb"
