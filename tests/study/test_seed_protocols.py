@@ -172,3 +172,28 @@ def test_002_dct_and_wavelets_use_yuv_on_colour_data_only(representation):
         "adaptive-likelihood-vae", "full", likelihood="adaptive", representation="pixels"
     )
     assert build_model(pixels.model, _Shape((3, 32, 32))).reconstruction.loss.color_space == "rgb"
+
+
+def test_002_seed_profile_follows_the_papers_vae_code():
+    runs = _runs("adaptive-likelihood-vae", "seed")
+    assert len(runs) == 12  # {normal, cauchy, t, adaptive} x {pixels, dct, wavelets}
+    for run in runs:
+        c = run.config
+        assert c.data.name == "celeba@64" and c.model.arch == "celeba-vae"
+        assert c.model.latent_dim == 16
+        assert (c.model.vae.prior, c.model.vae.components, c.model.vae.kl) == (
+            "mixture", 100, "sampled",
+        )  # fmt: skip
+        assert (c.train.batch_size, c.train.lr, c.train.schedule) == (32, 1e-3, "anneal")
+        assert c.train.anneal_from == 0.8
+        assert abs(182_637 / 32 * c.train.epochs - 50_000) / 50_000 < 0.05  # steps
+        assert c.model.loss_params["scale_init"] == 0.01
+    adaptive = _cell_config(
+        "adaptive-likelihood-vae", "seed", likelihood="adaptive", representation="wavelets"
+    )
+    model = build_model(adaptive.model, _Shape((3, 64, 64), 2))
+    loss = model.reconstruction.loss
+    assert (loss.color_space, loss.wavelet_levels) == ("yuv", 5)
+    torch.testing.assert_close(loss.alpha(), torch.ones(3, 64, 64))
+    assert (loss.loss.alpha_lo, loss.loss.alpha_hi) == (0.0, 3.0)
+    torch.testing.assert_close(loss.scale(), torch.full((3, 64, 64), 0.01))

@@ -105,7 +105,38 @@ def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     return Architecture(nn.Sequential(*down, head), nn.Sequential(*stem, *up), latent_shape)
 
 
-ARCHITECTURES = {"mlp": _mlp, "conv": _conv}
+CELEBA_LATENT = 16  # Barron 2019, VAE experiment
+CELEBA_DEPTHS = (32, 32, 64, 64, 128)  # then 4 x latent
+
+
+def _celeba_vae(cfg, image_shape, k: int, noise: float) -> Architecture:
+    c, h, w = image_shape
+    latent = cfg.latent_dim or CELEBA_LATENT
+    depths = [c, *CELEBA_DEPTHS, 4 * latent]
+    sizes = [(h, w)]
+    for _ in range(len(depths) - 1):
+        sizes.append(tuple(math.ceil(s / 2) for s in sizes[-1]))
+    down: list[nn.Module] = []
+    for a, b in itertools.pairwise(depths):
+        down += [nn.Conv2d(a, b, 5, stride=2, padding=2), nn.LeakyReLU()]
+    lh, lw = sizes[-1]
+    encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(depths[-1] * lh * lw, k * latent))
+    if (lh, lw) == (1, 1):
+        stem: list[nn.Module] = [nn.Unflatten(1, (latent, 1, 1))]
+    else:
+        stem = [nn.Linear(latent, latent * lh * lw), nn.Unflatten(1, (latent, lh, lw))]
+    widths = [latent, *reversed(CELEBA_DEPTHS), CELEBA_DEPTHS[0]]
+    up: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
+        size_in, size_out = sizes[len(sizes) - 1 - i], sizes[len(sizes) - 2 - i]
+        pad = tuple(o - (2 * s - 1) for o, s in zip(size_out, size_in))
+        up += [nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=pad)]
+        up += [nn.LeakyReLU()]
+    up.append(nn.Conv2d(widths[-1], c, 5, padding=2))
+    return Architecture(encoder, nn.Sequential(*stem, *up), (latent,))
+
+
+ARCHITECTURES = {"mlp": _mlp, "conv": _conv, "celeba-vae": _celeba_vae}
 
 
 def build_architecture(cfg, image_shape, code_multiplier: int = 1, noise: float = 0.0):

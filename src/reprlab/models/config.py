@@ -21,8 +21,9 @@ FAMILIES = ("ae", "dae", "sparse-l1", "sparse-kl", "vae", "vqvae", "embedder")
 class ModelConfig(BaseModel, extra="forbid"):
     """What to build. ``name`` is one of `FAMILIES`.
 
-    Architecture: ``arch`` is ``mlp`` or ``conv`` (and ``resnet18`` for the ``embedder``
-    family, whose widths and embedding size are in its ``metric`` section); ``latent_dim``
+    Architecture: ``arch`` is ``mlp``, ``conv`` or ``celeba-vae`` (seed 002's VAE; see
+    `reprlab.models.architectures`), and ``resnet18`` for the ``embedder`` family, whose
+    widths and embedding size are in its ``metric`` section; ``latent_dim``
     None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent at
     4x4 or less holding ``latent_ratio`` = 4 times fewer values than the image, as in seed 001:
     64 maps of 4x4 for 64x64 images). ``output`` is the decoder's last
@@ -39,7 +40,7 @@ class ModelConfig(BaseModel, extra="forbid"):
     """
 
     name: str = "ae"
-    arch: Literal["mlp", "conv", "resnet18"] = "mlp"
+    arch: Literal["mlp", "conv", "celeba-vae", "resnet18"] = "mlp"
     latent_dim: int | None = Field(None, ge=1)
     hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
     channels: tuple[int, ...] | None = Field(

@@ -111,8 +111,13 @@ def _pair(seed: float | None, ours: Stat | None) -> str:
     return f"{_seed_text(seed)} / {_ours_text(ours)}"
 
 
+ORDER = ("data set", "N", "model", "split")
+
+
 def _protocol_text(protocol: dict[str, str]) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in protocol.items())
+    """``key: value`` pairs, data set, N, model and split first."""
+    keys = [k for k in ORDER if k in protocol] + [k for k in protocol if k not in ORDER]
+    return "; ".join(f"{k}: {protocol[k]}" for k in keys)
 
 
 def to_markdown(views: list[ReferenceView]) -> str:
