@@ -197,3 +197,20 @@ def test_002_seed_profile_follows_the_papers_vae_code():
     torch.testing.assert_close(loss.alpha(), torch.ones(3, 64, 64))
     assert (loss.loss.alpha_lo, loss.loss.alpha_hi) == (0.0, 3.0)
     torch.testing.assert_close(loss.scale(), torch.full((3, 64, 64), 0.01))
+
+
+def test_003_headline_is_the_seeds_error_table():
+    from reprlab.study.results import Results
+
+    study = load_study("magnet-repmet")
+    from reprlab.evaluate.metric_accuracy import ERRORS
+
+    accuracies = ("batch", "simple", "magnet", "repmet", "unsupervised", "hungarian")
+    names = [f"metric-accuracy/{a}_accuracy_{s}" for s in ("train", "test") for a in accuracies]
+    names += [f"metric-accuracy/{a}_error_{s}" for s in ("train", "test") for a in ERRORS]
+    results = Results("s", None, "q", [], names, {}, {}, [])
+    assert results.select(study.report.metrics) == [
+        f"metric-accuracy/{a}_error_{s}"
+        for s in ("train", "test")
+        for a in ("simple", "magnet", "repmet", "unsupervised")
+    ]
