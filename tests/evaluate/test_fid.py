@@ -88,3 +88,20 @@ def test_domain_classifier_trains_caches_and_separates(tmp_path, monkeypatch):
     far = fid(model, real, torch.full_like(real, 128))
     assert fid(model, real, real) == pytest.approx(0, abs=1e-3)  # rank-deficient ReLU features
     assert near < far
+
+
+def test_resized_dataset_matches_the_evaluated_shape():
+    from reprlab.data import load_dataset
+    from reprlab.evaluate.fid import resized_dataset
+
+    digits = load_dataset("digits")
+    colour = resized_dataset(digits, (3, 16, 16))
+    assert colour.name == "digits@3x16x16" and colour.image_shape == (3, 16, 16)
+    assert colour.train.images.dtype == torch.uint8
+    assert torch.equal(colour.train.labels, digits.train.labels)
+    # grey repeated into three equal channels; a constant image stays constant
+    assert torch.equal(colour.train.images[:, 0], colour.train.images[:, 2])
+    same = resized_dataset(digits, digits.image_shape)
+    assert torch.equal(same.test.images, digits.test.images)
+    grey = resized_dataset(colour, (1, 8, 8))
+    assert grey.image_shape == (1, 8, 8)
