@@ -9,7 +9,16 @@ import torch
 
 from reprlab.cli import main
 from reprlab.errors import ConfigError, UnknownNameError
-from reprlab.evaluate import METRICS, embed, evaluate_loaded, reconstruct
+from reprlab.evaluate import (
+    METRICS,
+    EvalContext,
+    NotApplicable,
+    decode_prior,
+    embed,
+    evaluate,
+    evaluate_loaded,
+    reconstruct,
+)
 from reprlab.evaluate.reconstruction import reconstruction_scores
 
 
@@ -157,3 +166,79 @@ def test_sampled_and_pixel_probes_match_the_probe_on_those_inputs(small_digits):
     ae = model_for(small_digits, name="ae")
     skipped = evaluate_loaded(ae, small_digits, ["probe-mlp-sampled"])["skipped"]
     assert "no posterior" in skipped["probe-mlp-sampled"]
+
+
+def test_capabilities_come_from_the_class_flags(small_digits):
+    ae = model_for(small_digits, name="ae")
+    ae.__class__ = type("NoDecoder", (type(ae),), {"has_decoder": False})  # decode still works
+    out = evaluate_loaded(ae, small_digits, ["reconstruction", "fid", "elbo", "clustering"])
+    assert set(out) == {"clustering", "skipped"}
+    assert out["skipped"] == {
+        "reconstruction": "the model has no decoder",
+        "fid": "the model has no decoder",
+        "elbo": "the model has no prior p(z)",
+    }
+    ctx = EvalContext(model_for(small_digits, name="vqvae"), small_digits)
+    with pytest.raises(NotApplicable, match="no prior p"):
+        ctx.prior_images(4)
+
+
+def test_prior_images_decode_seeded_prior_codes(small_digits):
+    vae = model_for(small_digits, name="vae")
+    images = decode_prior(vae, 7, seed=5, batch_size=3)
+    assert images.shape == (7, *small_digits.image_shape) and images.dtype == torch.float32
+    # N(0, I) codes of the prior, drawn by a generator seeded 5, through the decoder
+    z = torch.randn(7, 3, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = vae.decode(z).clamp(0, 1)
+    assert torch.allclose(images, expected, atol=1e-6)
+    ctx = EvalContext(vae, small_digits, {"seed": 5, "batch_size": 2})
+    assert torch.allclose(ctx.prior_images(7), expected, atol=1e-6)
+
+
+def test_evaluate_merges_metrics_json_and_checks_names_first(tmp_path, small_digits, monkeypatch):
+    from reprlab.rundir import RunDir
+    from reprlab.train import LoadedRun
+
+    model = model_for(small_digits, name="ae")
+    loaded = LoadedRun(model=model, dataset=small_digits, config=None)
+    monkeypatch.setattr("reprlab.evaluate.run.load_run", lambda path: loaded)
+    run = RunDir(tmp_path / "run")
+    run.merge_metrics({"probe-knn": {"accuracy": 0.5}, "skipped": {"retrieval": "old"}})
+    merged = evaluate(run.path, ["retrieval", "elbo"], progress=False)
+    assert merged["probe-knn"] == {"accuracy": 0.5}
+    assert merged["skipped"] == {"elbo": "the model has no prior p(z)"}
+    expected = evaluate_loaded(model, small_digits, ["retrieval"])["retrieval"]
+    assert merged["retrieval"] == pytest.approx(expected)
+    assert run.read_metrics() == merged
+    before = run.metrics_file.read_text()
+    with pytest.raises(UnknownNameError, match="unknown figure"):
+        evaluate(run.path, ["retrieval"], figures=["nope"])
+    with pytest.raises(ConfigError, match="unknown evaluation option"):
+        evaluate(run.path, ["retrieval"], options={"splt": "test"})
+    assert run.metrics_file.read_text() == before
+
+
+def test_the_old_runner_names_still_work_with_a_warning():
+    from reprlab.evaluate import runner
+
+    with pytest.warns(DeprecationWarning, match=r"import it from reprlab\.evaluate\.run$"):
+        assert runner.evaluate is evaluate
+    with pytest.warns(DeprecationWarning, match=r"reprlab\.evaluate\.metrics$"):
+        assert runner.METRICS is METRICS
+    with pytest.raises(AttributeError):
+        runner.nothing_here  # noqa: B018
+
+
+def test_an_embedder_gets_its_accuracies_and_skips_decoder_metrics(small_digits):
+    from reprlab.evaluate.metric_accuracy import metric_accuracies
+    from reprlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"name": "embedder", "arch": "mlp"}, small_digits).eval()
+    out = evaluate_loaded(model, small_digits, ["metric-accuracy", "reconstruction", "fid"])
+    assert out["metric-accuracy"] == pytest.approx(metric_accuracies(model, small_digits, seed=0))
+    assert out["skipped"] == {
+        "reconstruction": "the model has no decoder",
+        "fid": "the model has no decoder",
+    }

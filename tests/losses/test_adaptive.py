@@ -9,8 +9,15 @@ from scipy import stats
 
 from reprlab.cli import main
 from reprlab.errors import ConfigError
-from reprlab.losses import AdaptiveLoss, StudentTLoss, general_loss, log_partition, nll, sample
-from reprlab.losses.demo import fit
+from reprlab.losses import (
+    AdaptiveLoss,
+    StudentTLoss,
+    fit_adaptive,
+    general_loss,
+    log_partition,
+    nll,
+    sample,
+)
 
 
 def test_initial_values_and_nll():
@@ -106,8 +113,8 @@ def test_fitting_recovers_cauchy_and_normal():
     generator = torch.Generator().manual_seed(0)
     cauchy = sample(0.0, 0.5, (4000,), generator=generator).double()
     normal = sample(2.0, 1.0, (4000,), generator=generator).double()
-    fitted_cauchy = fit(cauchy, steps=300, lr=0.2)
-    fitted_normal = fit(normal, steps=300, lr=0.2)
+    fitted_cauchy = fit_adaptive(cauchy, steps=300, lr=0.2)
+    fitted_normal = fit_adaptive(normal, steps=300, lr=0.2)
     assert fitted_cauchy.alpha().item() < 0.1
     assert fitted_normal.alpha().item() > 1.9
     assert fitted_cauchy.scale().item() == pytest.approx(0.5, abs=0.1)

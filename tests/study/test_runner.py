@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 from reprlab.study.executors import threads_per_job
-from reprlab.study.layout import read_index, read_status, run_dir
+from reprlab.study.layout import read_index, run_dir
 from reprlab.study.report import write_report
 from reprlab.study.results import load_results
 from reprlab.study.runner import run_study
@@ -70,7 +71,7 @@ def test_failing_run_is_reported_while_others_finish(tmp_path):
     assert by_status["failed"]["reason"] == "training: RuntimeError: exploded on purpose"
     failed_dir = run_dir(tmp_path, by_status["failed"]["run_id"])
     assert "Traceback" in (failed_dir / "logs" / "error.log").read_text()
-    assert read_status(failed_dir)["status"] == "failed"
+    assert RunDir(failed_dir).read_status()["status"] == "failed"
     html = write_report(tmp_path)[0].read_text()
     assert "exploded on purpose" in html and "loss is nan at epoch 0" in html
     # failed runs are retried; diverged ones are a result and are kept
@@ -87,7 +88,7 @@ def test_parallel_jobs_write_one_directory(tmp_path):
     assert len(index["runs"]) == 6
     for entry in index["runs"]:
         path = run_dir(tmp_path, entry["run_id"])
-        assert read_status(path)["status"] == "done"
+        assert RunDir(path).read_status()["status"] == "done"
         json.loads((path / "metrics.json").read_text())
         assert (path / "epochs.log").read_text().split() == ["0", "1"]
     assert not list(tmp_path.rglob("*.tmp"))
@@ -119,11 +120,10 @@ def test_killed_study_resumes_from_checkpoints(tmp_path):
     killed_in = None
     while time.time() < deadline:
         runs = list(out.glob("runs/*"))
-        done = [r for r in runs if read_status(r)["status"] == "done"]
+        statuses = {r: RunDir(r).read_status() for r in runs}
+        done = [r for r, s in statuses.items() if s["status"] == "done"]
         partial = [
-            r
-            for r in runs
-            if read_status(r).get("epoch", 0) >= 2 and read_status(r)["status"] == "running"
+            r for r, s in statuses.items() if s.get("epoch", 0) >= 2 and s["status"] == "running"
         ]
         if done and partial:
             killed_in = partial[0]
@@ -132,7 +132,7 @@ def test_killed_study_resumes_from_checkpoints(tmp_path):
     assert killed_in is not None, proc.communicate()[0]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = [r for r in out.glob("runs/*") if read_status(r)["status"] == "done"]
+    finished = [r for r in out.glob("runs/*") if RunDir(r).read_status()["status"] == "done"]
     first_done = {r: (r / "metrics.json").stat().st_mtime_ns for r in finished}
     epochs_before = (killed_in / "epochs.log").read_text().split()
 
@@ -145,7 +145,7 @@ def test_killed_study_resumes_from_checkpoints(tmp_path):
     assert epochs_after[: len(epochs_before)] == epochs_before
     assert epochs_after[-1] == "5" and len(epochs_after) - len(set(epochs_after)) <= 1
     assert {r: (r / "metrics.json").stat().st_mtime_ns for r in finished} == first_done
-    assert all(read_status(r)["status"] == "done" for r in out.glob("runs/*"))
+    assert all(RunDir(r).read_status()["status"] == "done" for r in out.glob("runs/*"))
 
 
 @pytest.mark.slow

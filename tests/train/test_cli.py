@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from reprlab.cli import main
+from reprlab.cli.train import configure
 from reprlab.train.checkpoint import load_checkpoint
-from reprlab.train.cli import configure
 
 QUICK = [
     "--data",
@@ -69,13 +69,44 @@ def test_help_documents_every_option(capsys):
         assert option in out
 
 
+def test_options_come_from_the_config_fields():
+    import argparse
+
+    from reprlab.cli.train import GROUPS, HELP, OPTION_OF, build_config, field_at
+    from reprlab.train import RunConfig
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    by_option = {flag: action for action in parser._actions for flag in action.option_strings}
+    for path in (p for paths in GROUPS.values() for p in paths):
+        field, action = field_at(path), by_option[OPTION_OF[path]]
+        text = HELP.get(path) or field.description
+        assert text and text in action.help, path
+        default = field.get_default(call_default_factory=True)
+        if field.annotation is not bool and default not in (None, [], ()):
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+            assert f"(default {shown})" in action.help, path
+    assert build_config(parser.parse_args([])) == RunConfig()
+    config = build_config(
+        parser.parse_args(
+            ["--lr", "0.01", "--objective", "repmet", "--repmet-version", "2", "--no-pretrained",
+             "--hidden", "8,4", "--logger", "tensorboard", "--device", "cpu", "--batch-norm"]
+        )
+    )  # fmt: skip
+    assert config.train.lr == 0.01 and config.train.loggers == ["tensorboard"]
+    assert config.train.accelerator == "cpu" and config.model.batch_norm
+    metric = config.model.metric
+    assert (config.model.name, metric.repmet_version, metric.pretrained) == ("embedder", 2, False)
+    assert metric.hidden == (8, 4) and config.model.hidden == field_at("model.hidden").default
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
         (["--model", "vea"], ["--model", "vea", "ae, dae"]),
-        (["--arch", "transformer"], ["--arch", "'mlp', 'conv' or 'resnet18'"]),
+        (["--arch", "transformer"], ["--arch", "'mlp', 'conv', 'celeba-vae' or 'resnet18'"]),
         (["--arch", "resnet18"], ["--arch", "embedder", "'mlp' or 'conv'"]),
-        (["--objective", "arcface"], ["--objective", "'magnet', 'repmet', 'triplet'"]),
+        (["--objective", "arcface"], ["--objective", "'magnet', 'repmet', 'my-loss', 'triplet'"]),
         (["--model", "vae", "--objective", "magnet"], ["--objective", "--model embedder"]),
         (["--objective", "magnet", "--clusters-per-batch", "1"], ["--clusters-per-batch", "2"]),
         (["--objective", "repmet", "--repmet-version", "3"], ["--repmet-version", "'hinge'"]),

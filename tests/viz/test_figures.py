@@ -49,3 +49,17 @@ def test_reconstruction_grid_puts_inputs_above_outputs(tmp_path):
     canvas = _tile(np.concatenate([inputs, outputs]), 4)
     assert canvas.shape == (13, 27)
     assert canvas[:6, :6].max() == 0 and canvas[7:, :6].min() == 1
+
+
+def test_viz_imports_no_evaluation_code():
+    """viz draws from arrays: it may import only reprlab.atomic, errors and registry."""
+    import json
+    import subprocess
+    import sys
+
+    code = "import json, sys, reprlab.viz; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    ours = {m for m in json.loads(out.stdout) if m.startswith("reprlab.")}
+    allowed = {"reprlab.atomic", "reprlab.errors", "reprlab.registry"}
+    assert "reprlab.viz.figures" in ours
+    assert {m for m in ours if not m.startswith("reprlab.viz")} <= allowed

@@ -1,4 +1,4 @@
-"""Codes and reconstructions of a whole split, in batches, without gradients."""
+"""Codes, reconstructions and prior samples of a model, in batches, without gradients."""
 
 import torch
 from torch import Tensor
@@ -41,3 +41,18 @@ def reconstruct(model, split, batch_size: int = 500) -> Tensor:
     return torch.cat(
         [model.decode(model.encode(x).z).float().cpu() for x in _batches(split, batch_size, device)]
     )
+
+
+@torch.no_grad()
+def decode_prior(model, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
+    """``decode(z)`` of ``n`` codes ``z = model.sample_prior(n, generator)`` drawn with a
+    generator seeded ``seed`` (so they repeat), clamped to [0, 1]: float32 ``[n, C, H, W]`` on
+    the CPU. The model is put in eval mode."""
+    model.eval()
+    device = _device(model)
+    z = model.sample_prior(n, torch.Generator().manual_seed(seed))
+    parts = [
+        model.decode(z[s : s + batch_size].to(device)).float().cpu()
+        for s in range(0, n, batch_size)
+    ]
+    return torch.cat(parts).clamp(0, 1)

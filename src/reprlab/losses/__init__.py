@@ -4,12 +4,13 @@
 - Named cases (`l2_loss`, `cauchy_loss`, ... and their modules) and `get_loss(name, **kwargs)`.
 - The distribution: `log_partition`, `nll`, `sample`.
 - Adaptive modules: `AdaptiveLoss`, `StudentTLoss`, and `AdaptiveImageLoss` over pixel, DCT or
-  wavelet representations in RGB or YUV (`reprlab.losses.transforms`).
+  wavelet representations in RGB or YUV (`reprlab.losses.transforms`); `fit_adaptive` fits
+  one alpha and scale to 1-D data.
 - Metric learning: `magnet_loss`/`MagnetLoss` (Rippel et al. 2016), `RepMetLoss` (Karlinsky et al.
   2019).
 """
 
-from reprlab.losses.adaptive import AdaptiveLoss, StudentTLoss
+from reprlab.losses.adaptive import AdaptiveLoss, StudentTLoss, fit_adaptive
 from reprlab.losses.distribution import log_partition, nll, sample
 from reprlab.losses.general import general_loss, rho
 from reprlab.losses.image import AdaptiveImageLoss
@@ -72,6 +73,7 @@ __all__ = [
     "charbonnier_loss",
     "dct2",
     "dwt2",
+    "fit_adaptive",
     "geman_mcclure_loss",
     "general_loss",
     "general_robust_loss",

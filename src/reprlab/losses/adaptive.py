@@ -5,6 +5,7 @@
   / log 2 (Barron, CVPR 2019, Sec. 3, "adaptive" loss; the paper's Eq. for alpha^(i), c^(i)).
 - `StudentTLoss`: Student's t NLL with learnable log degrees of freedom and scale (the
   paper's t-distribution baseline).
+- `fit_adaptive`: the maximum-likelihood alpha and scale of 1-D data (``reprlab demo``).
 
 Both take inputs whose trailing dimensions equal ``num_dims`` (an int or a shape) and reduce
 with ``reduction='mean'|'sum'|'none'`` like ``torch.nn``.
@@ -13,7 +14,7 @@ with ``reduction='mean'|'sum'|'none'`` like ``torch.nn``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from reprlab.losses.distribution import log_partition, log_partition_and_slope
 from reprlab.losses.general import _GeneralLoss, column_total
 from reprlab.losses.named import check_reduction
 
-__all__ = ["AdaptiveLoss", "StudentTLoss"]
+__all__ = ["AdaptiveLoss", "StudentTLoss", "fit_adaptive"]
 
 _LOG2 = math.log(2.0)
 
@@ -264,3 +265,24 @@ class StudentTLoss(nn.Module):
             f"num_dims={self.shape}, scale_min={self.scale_min}, scale_init={self.scale_init}, "
             f"reduction={self.reduction!r}"
         )
+
+
+def fit_adaptive(
+    data: Tensor,
+    steps: int,
+    lr: float,
+    alpha_range: tuple[float, float] = (0.001, 1.999),
+    on_step: Callable[[], None] | None = None,
+) -> AdaptiveLoss:
+    """Maximum-likelihood fit of one alpha and one scale to 1-D ``data``: ``steps`` full-batch
+    Adam steps on the mean NLL (Barron 2019, Sec. 3); ``on_step`` is called after each."""
+    loss = AdaptiveLoss(1, alpha_range=alpha_range, dtype=data.dtype)
+    optimizer = torch.optim.Adam(loss.parameters(), lr=lr)
+    x = data.reshape(-1, 1)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(x).backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step()
+    return loss

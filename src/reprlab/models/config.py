@@ -39,9 +39,18 @@ class ModelConfig(BaseModel, extra="forbid"):
     and ``mean`` otherwise (as ``nn.MSELoss`` in seeds 001 and 004).
     """
 
-    name: str = "ae"
-    arch: Literal["mlp", "conv", "celeba-vae", "resnet18"] = "mlp"
-    latent_dim: int | None = Field(None, ge=1)
+    name: str = Field(
+        "ae", description="model family (embedder when a metric-learning option is given)"
+    )
+    arch: Literal["mlp", "conv", "celeba-vae", "resnet18"] = Field(
+        "mlp", description="architecture; celeba-vae is seed 002's VAE; resnet18 "
+        "(torchvision's ResNet-18 with its classifier replaced by the embedding layer) is the "
+        "embedder's only"
+    )  # fmt: skip
+    latent_dim: int | None = Field(
+        None, ge=1, description="latent size (none: mlp 2, conv a spatial latent at 4x4 with "
+        "latent_ratio times fewer values than the image, celeba-vae 16)"
+    )  # fmt: skip
     hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
     channels: tuple[int, ...] | None = Field(
         None, description="conv widths, one stride-2 stage each; None: 64 until 4x4 (seed 001)"
@@ -52,13 +61,29 @@ class ModelConfig(BaseModel, extra="forbid"):
         description="conv spatial latent: image values / latent values (seed 001: 4); "
         "None: the last stage's width in maps",
     )
-    activation: Literal["relu", "linear", "leaky_relu", "elu", "gelu", "silu", "tanh"] = "relu"
-    batch_norm: bool = False
-    output: Literal["sigmoid", "tanh", "linear"] = "sigmoid"
-    loss: str = "mse"
-    loss_params: dict[str, Any] = Field(default_factory=dict)
-    robust_over: Literal["pixel", "image"] = "pixel"
-    reduction: Literal["auto", "sum", "mean"] = "auto"
+    activation: Literal["relu", "linear", "leaky_relu", "elu", "gelu", "silu", "tanh"] = Field(
+        "relu", description="hidden activation"
+    )
+    batch_norm: bool = Field(False, description="batch normalisation after each hidden layer")
+    output: Literal["sigmoid", "tanh", "linear"] = Field(
+        "sigmoid", description="decoder output (sigmoid: images in [0,1]; tanh: images scaled "
+        "to [-1,1], seed 004)"
+    )  # fmt: skip
+    loss: str = Field(
+        "mse", description="reconstruction objective: a robust loss (mse, l1, charbonnier, "
+        "cauchy, geman_mcclure, welsch, huber, smooth_l1, general), adaptive, adaptive-image, "
+        "or a decoder likelihood (nll-normal, nll-cauchy, nll-student-t, nll-general)"
+    )  # fmt: skip
+    loss_params: dict[str, Any] = Field(
+        default_factory=dict, description="the loss's keyword arguments (alpha, scale, ...)"
+    )
+    robust_over: Literal["pixel", "image"] = Field(
+        "pixel", description="the loss per pixel, or of each image's residual norm (seed 000)"
+    )
+    reduction: Literal["auto", "sum", "mean"] = Field(
+        "auto", description="sum or mean over an image's pixels (auto: sum for vae, mean "
+        "otherwise)"
+    )  # fmt: skip
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     sparsity: SparsityConfig = Field(default_factory=SparsityConfig)
     vae: VAEConfig = Field(default_factory=VAEConfig)

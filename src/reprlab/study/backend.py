@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reprlab.rundir import RunDir
+
 SEED_KEY = "train.seed"
 
 
@@ -22,7 +24,7 @@ def run_id(config: Any) -> str:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (Path(run_dir) / "checkpoints" / "last.pt").is_file()
+    return RunDir(run_dir).has_checkpoint()
 
 
 def train(config: dict[str, Any], run_dir: Path, resume: bool = False) -> None:

@@ -13,9 +13,11 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 from reprlab.study.worker import execute_run, set_threads
 
 EXECUTORS = ("local", "ray")
@@ -47,12 +49,8 @@ def _init_worker(threads: int) -> None:
 
 
 def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
-    from pathlib import Path
-
-    from reprlab import atomic
-
     reason = f"worker process died: {type(error).__name__}: {error}"[:500]
-    atomic.write_json(Path(task["run_dir"]) / "status.json", {"status": "failed", "reason": reason})
+    RunDir(task["run_dir"]).mark_failed(reason)
     return {
         "run_id": Path(task["run_dir"]).name,
         "status": "failed",

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from reprlab.study.layout import read_curves
+from reprlab.rundir import RunDir
 from reprlab.study.results import Results, arrow
 
 BEST, TIED, OTHER = "#1f5fa8", "#7fa7d6", "#c9c9c9"
@@ -82,7 +82,7 @@ def training_curves(results: Results, grid: str) -> bytes | None:
     for cell in results.grids().get(grid, []):
         for record in results.records:
             if cell.key in record.cells and record.status in ("done", "diverged"):
-                columns = read_curves(record.path)
+                columns = RunDir(record.path).read_curves()
                 if columns:
                     per_cell.setdefault(cell.name, []).append(columns)
     if not per_cell:

@@ -1,13 +1,11 @@
 """The study directory: ``study.json`` (the index, written only by the parent process),
 ``runs/<run_id>/`` (one per run, written only by that run), results and report files.
 
-A run directory holds ``config.yaml``, ``status.json``, ``metrics.json``, ``checkpoints/``,
-``logs/metrics.csv`` and ``figures/`` (see docs/architecture.md).
+What a run folder holds, and how its files are read, is ``reprlab.rundir.RunDir``'s business.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,10 +14,10 @@ from typing import Any
 
 from reprlab import atomic
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 
 INDEX = "study.json"
 RUNS = "runs"
-FINISHED = ("done", "diverged")
 
 
 def run_dir(study_dir: Path, run_id: str) -> Path:
@@ -44,26 +42,6 @@ def read_index(study_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"{str(path)!r} is corrupt ({error}); re-run the study") from None
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or ``None`` if it is absent or unreadable."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_status(path: Path) -> dict[str, Any]:
-    """``status.json`` of a run dir as ``{'status': ..., 'reason': ..., ...}``;
-    ``missing`` when the run never started."""
-    data = read_json(Path(path) / "status.json")
-    if data is None:
-        return {"status": "missing", "reason": "not started"}
-    data = dict(data)
-    data.setdefault("status", data.get("state", "unknown"))
-    return data
-
-
 def flatten_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
     """Numeric leaves of nested dicts and lists as ``{'group/name': value}``.
 
@@ -83,26 +61,6 @@ def flatten_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
     elif metrics is None and prefix:
         out[prefix.rstrip("/")] = math.nan
     return out
-
-
-def read_curves(path: Path) -> dict[str, list[float]]:
-    """Columns of a run's ``logs/metrics.csv`` as floats (empty cells become NaN)."""
-    path = Path(path) / "logs" / "metrics.csv"
-    if not path.is_file():
-        return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key is None:
-                continue
-            try:
-                number = float(value) if value not in ("", None) else math.nan
-            except ValueError:
-                continue
-            columns.setdefault(key, []).append(number)
-    return {k: v for k, v in columns.items() if len(v) == len(rows)}
 
 
 @dataclass
@@ -125,8 +83,9 @@ def load_records(study_dir: Path, index: dict[str, Any] | None = None) -> list[R
     records = []
     for entry in index.get("runs", []):
         path = run_dir(study_dir, entry["run_id"])
-        status = read_status(path)
-        metrics = read_json(path / "metrics.json")
+        run = RunDir(path)
+        status = run.read_status()
+        metrics = run.read_metrics()
         if status["status"] == "done" and metrics is None:
             status = {
                 **status,

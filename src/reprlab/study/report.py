@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from reprlab import __version__, atomic
+from reprlab.rundir import RunDir
 from reprlab.study import figures, reference
 from reprlab.study.layout import read_index
 from reprlab.study.results import Results, Stat, arrow, fmt, legend, load_results, table_rows
@@ -77,7 +78,7 @@ def _run_figures(results: Results) -> list[Gallery]:
         if not runs:
             continue
         run = runs[0]
-        for png in sorted((run.path / "figures").glob("*.png")):
+        for png in sorted(RunDir(run.path).figures.glob("*.png")):
             gallery = galleries.setdefault(png.stem, Gallery(png.stem.replace("_", " ")))
             gallery.figures.append(Figure(f"{cell.name} (seed {run.seed})", path=png))
     return list(galleries.values())

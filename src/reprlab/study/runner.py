@@ -21,6 +21,7 @@ from typing import Any
 
 from reprlab import __version__
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 from reprlab.study import layout
 from reprlab.study.executors import run_tasks
 from reprlab.study.expand import PlannedRun, cells_of, expand
@@ -40,11 +41,6 @@ class StudyRun:
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [o for o in self.outcomes if o["status"] == "failed"]
-
-
-def is_finished(run_dir: Path) -> bool:
-    status = layout.read_status(run_dir)["status"]
-    return status == "diverged" or (status == "done" and (run_dir / "metrics.json").is_file())
 
 
 def build_index(study: ResolvedStudy, runs: list[PlannedRun], out: Path) -> dict[str, Any]:
@@ -68,7 +64,7 @@ def build_index(study: ResolvedStudy, runs: list[PlannedRun], out: Path) -> dict
         "runs": [],
     }
     for run in runs:
-        status = layout.read_status(layout.run_dir(out, run.run_id))
+        status = RunDir(layout.run_dir(out, run.run_id)).read_status()
         index["runs"].append(
             {
                 "run_id": run.run_id,
@@ -185,7 +181,7 @@ def _run(
     tasks = []
     for run in planned:
         path = layout.run_dir(out, run.run_id)
-        if is_finished(path):
+        if RunDir(path).is_finished():
             result.skipped.append(run.run_id)
             continue
         tasks.append(

@@ -13,8 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from reprlab import atomic
-from reprlab.study.layout import read_json, read_status
+from reprlab.rundir import RunDir
 
 DEFAULT_BACKEND = "reprlab.study.backend"
 
@@ -33,18 +32,9 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:500]
 
 
-def _fail(run_dir: Path, stage: str, error: BaseException) -> dict[str, Any]:
-    status = read_status(run_dir)
+def _fail(run: RunDir, stage: str, error: BaseException) -> dict[str, Any]:
     reason = f"{stage}: {_one_line(error)}"
-    atomic.write_text(run_dir / "logs" / "error.log", traceback.format_exc())
-    atomic.write_json(
-        run_dir / "status.json",
-        {
-            **{k: v for k, v in status.items() if k not in ("status", "reason")},
-            "status": "failed",
-            "reason": reason,
-        },
-    )
+    run.mark_failed(reason, traceback.format_exc())
     return {"status": "failed", "reason": reason}
 
 
@@ -57,10 +47,11 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
     """
     start = time.perf_counter()
     run_dir = Path(task["run_dir"])
+    run = RunDir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if task.get("threads"):
         set_threads(int(task["threads"]))
-    before = read_status(run_dir)
+    before = run.read_status()
     outcome: dict[str, Any] = {"resumed": False}
     try:
         backend = importlib.import_module(task.get("backend") or DEFAULT_BACKEND)
@@ -68,9 +59,9 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
             outcome["resumed"] = backend.has_checkpoint(run_dir)
             backend.train(task["config"], run_dir, resume=outcome["resumed"])
     except Exception as error:
-        outcome.update(_fail(run_dir, "training", error))
+        outcome.update(_fail(run, "training", error))
     else:
-        status = read_status(run_dir)
+        status = run.read_status()
         if status["status"] != "done":
             outcome.update(status=status["status"], reason=status.get("reason", ""))
         else:
@@ -82,12 +73,10 @@ def execute_run(task: dict[str, Any]) -> dict[str, Any]:
                     task.get("options") or {},
                 )
             except Exception as error:
-                outcome.update(_fail(run_dir, "evaluation", error))
+                outcome.update(_fail(run, "evaluation", error))
             else:
                 outcome.update(status="done", reason="")
     outcome["run_id"] = run_dir.name
     outcome["seconds"] = time.perf_counter() - start
-    outcome["metrics"] = (
-        read_json(run_dir / "metrics.json") if outcome["status"] == "done" else None
-    )
+    outcome["metrics"] = run.read_metrics() if outcome["status"] == "done" else None
     return outcome

@@ -1,8 +1,8 @@
 """Training: ``RunConfig`` and ``run_id``; ``fit`` on Lightning Fabric with checkpoints and
 callbacks; ``train_run`` for a whole run from a config; ``load_run`` to read one back.
 
-Run directory: ``config.yaml``, ``status.json``, ``checkpoints/last.pt``, ``logs/metrics.csv``,
-``logs/summary.json`` (``metrics.json`` and ``figures/`` are written by ``reprlab.evaluate``).
+Training writes ``config.yaml``, ``status.json``, ``checkpoints/last.pt``, ``logs/metrics.csv``
+and ``logs/summary.json`` of a run folder, all through ``reprlab.rundir.RunDir``.
 """
 
 from reprlab.callbacks import Callback
@@ -17,7 +17,6 @@ from reprlab.train.config import (
 )
 from reprlab.train.loop import FitResult, FitState, fit, seed_everything
 from reprlab.train.run import LoadedRun, load_data, load_run, prepare, train_run
-from reprlab.train.status import read_status, write_status
 
 __all__ = [
     "Callback",
@@ -33,10 +32,8 @@ __all__ = [
     "load_data",
     "load_run",
     "prepare",
-    "read_status",
     "run_id",
     "seed_everything",
     "train_run",
     "validate_config",
-    "write_status",
 ]

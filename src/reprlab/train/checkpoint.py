@@ -4,6 +4,7 @@ A checkpoint holds the model, optimiser and schedule states, every RNG state (Py
 torch CPU and CUDA), the number of finished epochs and steps, the metrics history, and the
 states of the callbacks (the caller's under ``callbacks``, the model's ``training_callbacks``
 under ``model_callbacks``) and of the training loader, so a resumed run continues exactly.
+Where a run keeps its checkpoint is ``RunDir.last_checkpoint``'s knowledge.
 """
 
 import random
@@ -15,8 +16,6 @@ import torch
 
 from reprlab import atomic
 from reprlab.errors import ReprlabError
-
-LAST = "last.pt"
 
 
 def rng_state() -> dict[str, Any]:

@@ -21,26 +21,43 @@ class DataConfig(_Section):
     """Arguments of ``reprlab.data.load_dataset``; ``limit`` keeps a seeded random subset of
     that many training examples (quick runs)."""
 
-    name: str = "digits"
-    root: str | None = None
-    download: bool = False
-    val_fraction: float = Field(0.0, ge=0, lt=1)
-    seed: int = 0
-    limit: int | None = Field(None, ge=1)
+    name: str = Field(
+        "digits",
+        description="data set, e.g. digits, fashion-mnist, mnist, cifar10, omniglot, or "
+        "folder:PATH",
+    )
+    root: str | None = Field(None, description="where data sets are read or downloaded")
+    download: bool = Field(
+        False,
+        description="download the data set if it is absent, and for arch resnet18 its "
+        "ImageNet weights if they are not in torch hub's cache (needs internet)",
+    )
+    val_fraction: float = Field(
+        0.0, ge=0, lt=1, description="hold out this fraction of train as 'val' for a "
+        "validation loss per epoch",
+    )  # fmt: skip
+    seed: int = Field(0, description="seed of the validation split and of the limit subset")
+    limit: int | None = Field(None, ge=1, description="train on a seeded random subset this big")
 
 
 class TrainConfig(_Section):
     """The optimiser, schedule (stepped once per epoch), seed, devices and logging."""
 
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=1)
-    drop_last: bool = False
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    epochs: int = Field(10, ge=1, description="epochs")
+    batch_size: int = Field(
+        128, ge=1, description="batch size (magnet batches hold M*D examples instead)"
+    )
+    drop_last: bool = Field(False, description="drop each epoch's last, smaller batch")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="the optimiser")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
     momentum: float = Field(0.9, ge=0, description="SGD only")
-    schedule: Literal["none", "cosine", "step", "anneal"] = "none"
+    schedule: Literal["none", "cosine", "step", "anneal"] = Field(
+        "none",
+        description="learning-rate schedule, stepped once per epoch (anneal: held, then "
+        "linear to 0 from anneal_from)",
+    )
     min_lr: float = Field(0.0, ge=0, description="cosine: the last epoch's learning rate")
     anneal_from: float = Field(
         0.8, ge=0, lt=1, description="anneal: fraction of training after which lr falls to 0"
@@ -48,15 +65,22 @@ class TrainConfig(_Section):
     step_size: int = Field(30, ge=1, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0, description="step: the decay factor")
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm")
-    seed: int = 0
-    accelerator: Literal["auto", "cpu", "cuda", "gpu", "mps"] = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
-    num_nodes: int = Field(1, ge=1)
-    precision: str = "32-true"
-    loggers: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(default_factory=list)
+    seed: int = Field(0, description="seed of every random choice")
+    accelerator: Literal["auto", "cpu", "cuda", "gpu", "mps"] = Field(
+        "auto", description="Fabric accelerator (auto: cuda when present)"
+    )
+    devices: int | str = Field(1, description="devices per node")
+    strategy: str = Field("auto", description="Fabric strategy, e.g. ddp")
+    num_nodes: int = Field(1, ge=1, description="nodes of a multi-node strategy")
+    precision: str = Field("32-true", description="Fabric precision, e.g. bf16-mixed")
+    loggers: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=list,
+        description="also log each epoch to tensorboard (RUN/logs/tensorboard), wandb "
+        "(RUN/logs/wandb; WANDB_MODE=offline keeps it local) or mlflow (to "
+        "MLFLOW_TRACKING_URI); repeatable; the package must be installed",
+    )
     log_every: int = Field(50, ge=1, description="steps between progress and finiteness checks")
-    eval_batch_size: int = Field(512, ge=1)
+    eval_batch_size: int = Field(512, ge=1, description="batch size of validation")
 
 
 class RunConfig(_Section):

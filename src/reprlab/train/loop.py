@@ -20,20 +20,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from reprlab import atomic
 from reprlab.callbacks import Callback
 from reprlab.errors import ConfigError
-from reprlab.train.checkpoint import (
-    LAST,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from reprlab.train.config import RunConfig, dump_config, run_id
-from reprlab.train.loggers import ExternalLoggers, write_csv
+from reprlab.rundir import RunDir
+from reprlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reprlab.train.config import RunConfig
+from reprlab.train.loggers import RunLog
 from reprlab.train.progress import TrainingProgress
-from reprlab.train.status import write_status
 
 
 @dataclass
@@ -160,16 +153,6 @@ def default_loader(split, batch_size: int, *, shuffle: bool, seed: int, drop_las
     )
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _check_window(window: list[Tensor], first_step: int) -> Tensor:
     """Stack the pending losses; raise ``Diverged`` at the first non-finite one."""
     losses = torch.stack(window)
@@ -224,165 +207,176 @@ def fit(
     loss gives status ``diverged``; any exception marks the run ``failed`` and propagates.
     """
     start_time = time.perf_counter()
-    run_dir = Path(run_dir)
-    tc = config.train
-    last = run_dir / "checkpoints" / LAST
-    checkpoint = load_checkpoint(last) if resume and last.is_file() else None
-    if checkpoint is None and last.is_file():
-        raise ConfigError(
-            f"{str(run_dir)!r} already holds a checkpoint; resume it (--resume) or pick "
-            "another output directory"
-        )
+    run, tc = RunDir(run_dir), config.train
+    checkpoint = _checkpoint_to_resume(run, resume)
     fabric = make_fabric(tc)
     if fabric.world_size > 1:
         fabric.launch()
     seed_everything(tc.seed)
-
-    raw_model = model
-    loader = (
-        model.train_loader(dataset, config)
-        if hasattr(model, "train_loader")
-        else default_loader(
-            dataset.train,
-            tc.batch_size,
-            shuffle=True,
-            seed=tc.seed,
-            drop_last=tc.drop_last,
-            device=fabric.device,
-        )
-    )
-    # the caller's callbacks and the model's are checkpointed apart, so a resume may pass
-    # different callbacks of its own (or none) and the model's still get their state back
-    user_callbacks = list(callbacks)
-    model_callbacks = (
-        list(model.training_callbacks(dataset, config))
-        if hasattr(model, "training_callbacks")
-        else []
-    )
-    callbacks = user_callbacks + model_callbacks
-    val_loader = None
-    if "val" in dataset.splits:
-        val_loader = default_loader(
-            dataset.val,
-            tc.eval_batch_size,
-            shuffle=False,
-            seed=tc.seed,
-            drop_last=False,
-            device=fabric.device,
-        )
-
+    parts = _parts(model, dataset, config, callbacks, fabric.device)
+    val_loader = _val_loader(dataset, tc, fabric.device)
     optimizer = make_optimizer(model, tc)
     model, optimizer = fabric.setup(model, optimizer)
     model.mark_forward_method("loss")
-    scheduler = make_scheduler(optimizer, tc)
-    state = FitState(model, optimizer, scheduler, fabric, config, run_dir)
-    on_cpu = fabric.device.type == "cpu"
-    shard = _Shard(fabric.global_rank, fabric.world_size) if fabric.world_size > 1 else None
-
+    state = FitState(model, optimizer, make_scheduler(optimizer, tc), fabric, config, run.path)
     if checkpoint is not None:
-        raw_model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(checkpoint["scheduler"])
-        for cb, cb_state in zip(user_callbacks, checkpoint["callbacks"]):
-            cb.load_state_dict(cb_state)
-        saved = checkpoint.get("model_callbacks", [])
-        if len(saved) != len(model_callbacks):
-            raise ConfigError(
-                f"the checkpoint in {str(run_dir)!r} holds {len(saved)} model callback "
-                f"state(s), the model has {len(model_callbacks)}; resume with the saved config"
-            )
-        for cb, cb_state in zip(model_callbacks, saved):
-            cb.load_state_dict(cb_state)
-        if checkpoint.get("loader") and hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(checkpoint["loader"])
-        state.epoch, state.step = checkpoint["epoch"], checkpoint["step"]
-        state.history = list(checkpoint["history"])
-        set_rng_state(checkpoint["rng"])
-
-    is_zero = fabric.is_global_zero
-    external = (  # opened first: a tracker that cannot start leaves no run behind
-        ExternalLoggers(tc.loggers, run_dir, run_dir.name, _flatten(config.model_dump(mode="json")))
-        if is_zero
-        else None
-    )
-    if is_zero:
-        atomic.write_text(run_dir / "config.yaml", dump_config(config))
-    status = {"run_id": run_id(config), "epochs": tc.epochs}
-
-    def save() -> None:
-        if is_zero:
-            save_checkpoint(
-                last,
-                {
-                    "model": raw_model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "callbacks": [cb.state_dict() for cb in user_callbacks],
-                    "model_callbacks": [cb.state_dict() for cb in model_callbacks],
-                    "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
-                    "epoch": state.epoch,
-                    "step": state.step,
-                    "history": state.history,
-                    "rng": rng_state(),
-                },
-            )
-        fabric.barrier()
-
-    steps_per_epoch = len(loader)
+        _restore(state, parts, checkpoint, run)
+    log = RunLog(run, config, fabric.is_global_zero)  # a tracker that cannot start stops here
+    shard = _Shard(fabric.global_rank, fabric.world_size) if fabric.world_size > 1 else None
     try:
-        if state.epoch >= tc.epochs:
-            return _finish(state, "done", "", start_time, status, external)
-        if is_zero:
-            write_status(run_dir, "running", epoch=state.epoch, step=state.step, **status)
-        for cb in callbacks:
-            cb.on_fit_start(state)
-        bar_on = progress if progress is not None else None
-        with TrainingProgress(
-            tc.epochs * steps_per_epoch, state.step, enabled=bar_on if is_zero else False
-        ) as bar:
-            while state.epoch < tc.epochs:
-                row = _train_epoch(state, loader, callbacks, bar, on_cpu, shard)
-                if val_loader is not None:
-                    model.eval()
-                    row.update({f"val_{k}": v for k, v in validate(model, val_loader).items()})
-                    model.train()
-                row["lr"] = optimizer.param_groups[0]["lr"]
-                if scheduler is not None:
-                    scheduler.step()
-                state.epoch += 1
-                row = {"epoch": state.epoch, "step": state.step, **row}
-                state.history.append(row)
-                for cb in callbacks:
-                    cb.on_epoch_end(state, state.epoch - 1, row)
-                if is_zero:
-                    write_csv(run_dir / "logs" / "metrics.csv", state.history)
-                    external.log(row, state.step)
-                save()
-                if is_zero:
-                    write_status(run_dir, "running", epoch=state.epoch, step=state.step, **status)
+        if state.epoch < tc.epochs:
+            log.status("running", epoch=state.epoch, step=state.step)
+            for cb in parts.callbacks:
+                cb.on_fit_start(state)
+            total = tc.epochs * len(parts.loader)
+            enabled = progress if fabric.is_global_zero else False
+            with TrainingProgress(total, state.step, enabled=enabled) as bar:
+                while state.epoch < tc.epochs:
+                    row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
+                    if val_loader is not None:
+                        row.update(_validate(model, val_loader))
+                    row = _end_epoch(state, parts.callbacks, row)
+                    log.epoch(state.history, row, state.step)
+                    _save(state, parts)
+                    log.status("running", epoch=state.epoch, step=state.step)
     except Diverged as error:
-        return _finish(state, "diverged", str(error), start_time, status, external, step=error.step)
+        return _finish(state, log, "diverged", str(error), start_time, step=error.step)
     except BaseException as error:
-        reason = (
-            "interrupted"
-            if isinstance(error, KeyboardInterrupt)
-            else (f"{type(error).__name__}: {' '.join(str(error).split())}"[:500])
-        )
-        if is_zero:
-            write_status(
-                run_dir, "failed", reason=reason, epoch=state.epoch, step=state.step, **status
-            )
-        if external is not None:
-            external.close()
+        log.fail(_reason(error), epoch=state.epoch, step=state.step)
         raise
-    return _finish(state, "done", "", start_time, status, external)
+    return _finish(state, log, "done", "", start_time)
 
 
-def _train_epoch(state: FitState, loader, callbacks, bar, on_cpu: bool, shard) -> dict:
+def _checkpoint_to_resume(run: RunDir, resume: bool) -> dict[str, Any] | None:
+    """The run's last checkpoint when resuming; an existing one is an error otherwise."""
+    if not run.has_checkpoint():
+        return None
+    if not resume:
+        raise ConfigError(
+            f"{str(run.path)!r} already holds a checkpoint; resume it (--resume) or pick "
+            "another output directory"
+        )
+    return load_checkpoint(run.last_checkpoint)
+
+
+def _val_loader(dataset, tc, device):
+    if "val" not in dataset.splits:
+        return None
+    return default_loader(
+        dataset.val, tc.eval_batch_size, shuffle=False, seed=tc.seed, drop_last=False,
+        device=device,
+    )  # fmt: skip
+
+
+@dataclass
+class _Parts:
+    """What a checkpoint holds besides the optimiser: the unwrapped model, the training
+    loader, and the caller's and the model's callbacks, checkpointed apart so that a resume
+    may pass different callbacks of its own (or none) and the model's still get their state."""
+
+    model: Any
+    loader: Any
+    user_callbacks: list[Callback]
+    model_callbacks: list[Callback] = field(default_factory=list)
+
+    @property
+    def callbacks(self) -> list[Callback]:
+        return self.user_callbacks + self.model_callbacks
+
+
+def _parts(model, dataset, config: RunConfig, callbacks: Sequence[Callback], device) -> _Parts:
+    """The model's own ``train_loader`` if it has one, else a shuffled ``BatchLoader``; the
+    caller's callbacks, and the model's ``training_callbacks``."""
+    tc = config.train
+    if hasattr(model, "train_loader"):
+        loader = model.train_loader(dataset, config)
+    else:
+        loader = default_loader(
+            dataset.train, tc.batch_size, shuffle=True, seed=tc.seed, drop_last=tc.drop_last,
+            device=device,
+        )  # fmt: skip
+    own = model.training_callbacks(dataset, config) if hasattr(model, "training_callbacks") else []
+    return _Parts(model, loader, list(callbacks), list(own))
+
+
+def _save(state: FitState, parts: _Parts) -> None:
+    """Write the run's checkpoint (process 0) and wait for every process."""
+    if state.fabric.is_global_zero:
+        loader = parts.loader
+        save_checkpoint(
+            RunDir(state.run_dir).last_checkpoint,
+            {
+                "model": parts.model.state_dict(),
+                "optimizer": state.optimizer.state_dict(),
+                "scheduler": state.scheduler.state_dict() if state.scheduler else None,
+                "callbacks": [cb.state_dict() for cb in parts.user_callbacks],
+                "model_callbacks": [cb.state_dict() for cb in parts.model_callbacks],
+                "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+                "epoch": state.epoch,
+                "step": state.step,
+                "history": state.history,
+                "rng": rng_state(),
+            },
+        )
+    state.fabric.barrier()
+
+
+def _restore(state: FitState, parts: _Parts, checkpoint: dict[str, Any], run: RunDir) -> None:
+    """Put every state ``_save`` wrote back in place."""
+    parts.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    if state.scheduler is not None:
+        state.scheduler.load_state_dict(checkpoint["scheduler"])
+    for cb, cb_state in zip(parts.user_callbacks, checkpoint["callbacks"]):
+        cb.load_state_dict(cb_state)
+    saved = checkpoint.get("model_callbacks", [])
+    if len(saved) != len(parts.model_callbacks):
+        raise ConfigError(
+            f"the checkpoint in {str(run.path)!r} holds {len(saved)} model callback "
+            f"state(s), the model has {len(parts.model_callbacks)}; resume with the saved config"
+        )
+    for cb, cb_state in zip(parts.model_callbacks, saved):
+        cb.load_state_dict(cb_state)
+    if checkpoint.get("loader") and hasattr(parts.loader, "load_state_dict"):
+        parts.loader.load_state_dict(checkpoint["loader"])
+    state.epoch, state.step = checkpoint["epoch"], checkpoint["step"]
+    state.history = list(checkpoint["history"])
+    set_rng_state(checkpoint["rng"])
+
+
+def _validate(model, val_loader) -> dict[str, float]:
+    """``validate`` in eval mode, its keys prefixed ``val_``."""
+    model.eval()
+    row = {f"val_{k}": v for k, v in validate(model, val_loader).items()}
+    model.train()
+    return row
+
+
+def _end_epoch(state: FitState, callbacks: list[Callback], row: dict) -> dict:
+    """Record the learning rate, step the schedule, count the epoch, append its row to the
+    history and call ``on_epoch_end``; returns the row."""
+    row["lr"] = state.optimizer.param_groups[0]["lr"]
+    if state.scheduler is not None:
+        state.scheduler.step()
+    state.epoch += 1
+    row = {"epoch": state.epoch, "step": state.step, **row}
+    state.history.append(row)
+    for cb in callbacks:
+        cb.on_epoch_end(state, state.epoch - 1, row)
+    return row
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
+
+
+def _train_epoch(state: FitState, loader, callbacks, bar, shard) -> dict:
     """One epoch of optimiser steps; returns the mean loss and terms, and the speed."""
     model, optimizer, fabric = state.model, state.optimizer, state.fabric
     tc = state.config.train
+    on_cpu = fabric.device.type == "cpu"
     model.train()
     for cb in callbacks:
         cb.on_epoch_start(state, state.epoch)
@@ -441,31 +435,16 @@ def _train_epoch(state: FitState, loader, callbacks, bar, on_cpu: bool, shard) -
 
 def _finish(
     state: FitState,
+    log: RunLog,
     status: str,
     reason: str,
     start_time: float,
-    info: dict,
-    external,
     step: int | None = None,
 ) -> FitResult:
     seconds = time.perf_counter() - start_time
     step = state.step if step is None else step
     metrics = dict(state.history[-1]) if state.history else {}
-    if state.fabric.is_global_zero:
-        write_status(state.run_dir, status, reason=reason, epoch=state.epoch, step=step, **info)
-        atomic.write_json(
-            state.run_dir / "logs" / "summary.json",
-            {
-                "status": status,
-                "reason": reason,
-                "epochs": state.epoch,
-                "steps": step,
-                "seconds": seconds,
-                "metrics": metrics,
-            },
-        )
-    if external is not None:
-        external.close()
+    log.finish(status, reason, epoch=state.epoch, step=step, seconds=seconds, metrics=metrics)
     return FitResult(
         status, state.run_dir, state.epoch, step, metrics, state.history, seconds, reason
     )

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from reprlab.callbacks import Callback
-from reprlab.errors import ReprlabError
-from reprlab.train.checkpoint import LAST, load_checkpoint
-from reprlab.train.config import DataConfig, RunConfig, load_config, validate_config
+from reprlab.rundir import RunDir
+from reprlab.train.checkpoint import load_checkpoint
+from reprlab.train.config import DataConfig, RunConfig, validate_config
 from reprlab.train.loggers import check_loggers
 from reprlab.train.loop import FitResult, fit, seed_everything
 
@@ -72,10 +72,9 @@ class LoadedRun:
 def load_run(run_dir: str | Path, map_location: str | torch.device = "cpu") -> LoadedRun:
     """The run's model with its final weights (``checkpoints/last.pt``: the end of training, or
     the last good epoch of a diverged run), in eval mode, with its data and config."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ReprlabError(f"{str(run_dir)!r} is not a run directory (no config.yaml)")
-    config, dataset, model = prepare(load_config(run_dir / "config.yaml"))
-    checkpoint = load_checkpoint(run_dir / "checkpoints" / LAST)
+    run = RunDir(run_dir)
+    config = validate_config(run.read_config(), str(run.config_file))
+    config, dataset, model = prepare(config)
+    checkpoint = load_checkpoint(run.last_checkpoint)
     model.load_state_dict(checkpoint["model"])
     return LoadedRun(model.to(map_location).eval(), dataset, config)

@@ -1,8 +1,9 @@
 """The ``reprlab`` command.
 
-Each sub-command lives in its own module, imported only when that sub-command runs (so
-``reprlab --help`` is instant). A command module provides ``configure(parser)``, which adds
-its arguments to an ``argparse.ArgumentParser``, and ``run(args) -> int``.
+Each sub-command is a module of this package (``reprlab.cli.train``, ``reprlab.cli.run``, ...),
+imported only when that sub-command runs (so ``reprlab --help`` is instant). A command module
+provides ``configure(parser)``, which adds its arguments to an ``argparse.ArgumentParser``, and
+``run(args) -> int``.
 """
 
 import argparse
@@ -14,13 +15,13 @@ from reprlab.errors import ReprlabError
 
 # name -> (module, one-line help). Order is the order --help shows.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("reprlab.losses.demo", "fit the adaptive loss to Cauchy and Normal samples"),
-    "train": ("reprlab.train.cli", "train one model (AE, VAE, VQ-VAE, ...) into a run dir"),
-    "run": ("reprlab.study.cli.run", "run a study (default: a quick loss comparison on digits)"),
-    "eval": ("reprlab.evaluate.cli", "evaluate a trained run: metrics.json and figures"),
-    "results": ("reprlab.study.cli.results", "aggregate a study's metrics over seeds with CIs"),
-    "report": ("reprlab.study.cli.report", "write a study's report.html and report.md"),
-    "data": ("reprlab.data.cli", "list data sets and where they are; describe one"),
+    "demo": ("reprlab.cli.demo", "fit the adaptive loss to Cauchy and Normal samples"),
+    "train": ("reprlab.cli.train", "train one model (AE, VAE, VQ-VAE, ...) into a run dir"),
+    "run": ("reprlab.cli.run", "run a study (default: a quick loss comparison on digits)"),
+    "eval": ("reprlab.cli.eval", "evaluate a trained run: metrics.json and figures"),
+    "results": ("reprlab.cli.results", "aggregate a study's metrics over seeds with CIs"),
+    "report": ("reprlab.cli.report", "write a study's report.html and report.md"),
+    "data": ("reprlab.cli.data", "list data sets and where they are; describe one"),
 }
 
 

@@ -6,12 +6,12 @@ import json
 import yaml
 
 from reprlab.errors import ConfigError
+from reprlab.evaluate import DEFAULT_METRICS, METRICS, OPTIONS, evaluate
+from reprlab.evaluate.figures import FIGURES, describe_figure
+from reprlab.evaluate.metrics import describe
 
 
 def _epilog() -> str:
-    from reprlab.evaluate.runner import DEFAULT_METRICS, METRICS, OPTIONS, describe
-    from reprlab.viz import FIGURES, describe_figure
-
     lines = ["metrics (* = computed when --metrics is not given):"]
     lines += [f"  {n + ('*' if n in DEFAULT_METRICS else ''):<17} {describe(n)}" for n in METRICS]
     lines += ["", "figures (written to RUN_DIR/figures/NAME.png):"]
@@ -64,9 +64,6 @@ def _options(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reprlab.evaluate.runner import evaluate
-    from reprlab.viz import FIGURES
-
     figures = _names(args.figures)
     if figures == ["all"]:
         figures = list(FIGURES)

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from reprlab.errors import ConfigError
+from reprlab.rundir import RunDir
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +94,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def _list() -> int:
-    from reprlab.study.spec import bundled_names, load_study
+    from reprlab.study.spec import bundled_names, load_study  # lazy: keeps --help fast
 
     for name in bundled_names():
         spec = load_study(name)
@@ -102,6 +103,7 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: keeps 'reprlab run --help' fast
     from reprlab.study import layout
     from reprlab.study.expand import expand
     from reprlab.study.report import write_report, write_results_files
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("outputs") / spec.name / (study.profile or "default")
     if args.dry_run:
         for planned in expand(study):  # validated by reprlab.train.RunConfig
-            state = layout.read_status(layout.run_dir(out, planned.run_id))["status"]
+            state = RunDir(layout.run_dir(out, planned.run_id)).read_status()["status"]
             cells = "; ".join(c.key for c in planned.cells)
             print(f"{planned.run_id}  seed {planned.seed}  {state:<9} {cells}")
         return 0

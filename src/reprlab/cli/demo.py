@@ -20,8 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from reprlab.errors import ConfigError
-from reprlab.losses.adaptive import AdaptiveLoss
-from reprlab.losses.distribution import sample
+from reprlab.losses import fit_adaptive, sample
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,22 +59,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fit(
-    data: torch.Tensor, steps: int, lr: float, alpha_range=(0.001, 1.999), progress=None, task=None
-) -> AdaptiveLoss:
-    """Maximum-likelihood fit of one alpha and one scale to 1-D ``data`` (full-batch Adam)."""
-    loss = AdaptiveLoss(1, alpha_range=alpha_range, dtype=data.dtype)
-    optimizer = torch.optim.Adam(loss.parameters(), lr=lr)
-    x = data.reshape(-1, 1)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss(x).backward()
-        optimizer.step()
-        if progress is not None:
-            progress.advance(task)
-    return loss
-
-
 def run(args: argparse.Namespace) -> int:
     if args.samples < 10 or args.steps < 1 or args.lr <= 0:
         raise ConfigError("--samples must be >= 10, --steps >= 1 and --lr > 0")
@@ -95,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         for name, alpha, scale in cases:
             data = sample(alpha, scale, (args.samples,), generator=generator).double()
             task = progress.add_task(f"fitting {name}", total=args.steps)
-            loss = fit(data, args.steps, args.lr, progress=progress, task=task)
+            loss = fit_adaptive(
+                data, args.steps, args.lr, on_step=lambda task=task: progress.advance(task)
+            )
             table.add_row(
                 name,
                 f"{alpha:g}",

@@ -17,6 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: keeps 'reprlab report --help' fast
     from reprlab.study.report import write_report, write_results_files
 
     write_results_files(args.dir)

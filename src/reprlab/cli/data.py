@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
+from reprlab.atomic import write_bytes
 from reprlab.errors import ConfigError
 
 
@@ -41,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _console():
-    from rich.console import Console
+    from rich.console import Console  # lazy: keeps 'reprlab data --help' fast
 
     quiet = not sys.stdout.isatty() or bool(os.environ.get("CI"))
     return Console(width=200 if quiet else None, no_color=quiet, highlight=not quiet)
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args) -> int:
-    from rich.table import Table
+    from rich.table import Table  # lazy: keeps 'reprlab data --help' fast
 
     from reprlab.data.registry import all_sources
 
@@ -72,7 +74,7 @@ def _list(args) -> int:
 
 
 def _info(args) -> int:
-    from rich.table import Table
+    from rich.table import Table  # lazy: keeps 'reprlab data --help' fast
 
     from reprlab.data.registry import load_dataset
 
@@ -106,13 +108,9 @@ def _info(args) -> int:
 
 def write_grid(split, path, per_class: int, max_classes: int, seed: int) -> None:
     """A PNG grid, one row per class (the first ``max_classes``), ``per_class`` random examples."""
-    import io
-
-    import numpy as np
+    import numpy as np  # lazy: keeps 'reprlab data --help' fast
     import torch
     from PIL import Image
-
-    from reprlab.atomic import write_bytes
 
     rng = np.random.default_rng(seed)
     labels = split.labels.numpy()

@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: keeps 'reprlab results --help' fast
     from reprlab.study.results import load_results, to_csv, to_json, to_markdown
 
     results = load_results(args.dir)

@@ -1,1 +1,0 @@
-"""The ``reprlab run``, ``reprlab results`` and ``reprlab report`` commands."""
