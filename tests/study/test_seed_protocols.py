@@ -214,3 +214,9 @@ def test_003_headline_is_the_seeds_error_table():
         for s in ("train", "test")
         for a in ("simple", "magnet", "repmet", "unsupervised")
     ]
+
+
+def test_001_seed_profile_measures_fid_in_an_mnist_classifier():
+    evaluation = load_study("autoencoder-zoo").resolve("seed").evaluate
+    assert evaluation.options == {"fid_data": "mnist"}
+    assert {"fid", "probe-pixels", "probe-boosting", "probe-forest"} <= set(evaluation.metrics)
