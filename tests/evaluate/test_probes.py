@@ -74,7 +74,12 @@ def test_boosting_is_catboost_at_depth_3_or_a_named_substitute(codes, monkeypatc
     catboost = pytest.importorskip("catboost")
     ours = boosting_probe(*codes)
     model = catboost.CatBoostClassifier(
-        iterations=500, depth=3, random_seed=0, verbose=False, thread_count=1
+        iterations=500,
+        depth=3,
+        random_seed=0,
+        verbose=False,
+        thread_count=1,
+        allow_writing_files=False,
     )  # seed 001: max_depth=3
     ref = reference(model, codes)
     assert ours["accuracy"] == pytest.approx(ref["accuracy"])

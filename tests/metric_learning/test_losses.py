@@ -42,9 +42,9 @@ def random_batch(seed, classes=3, clusters_per_class=2, per_cluster=4, dim=5):
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
 def test_magnet_matches_numpy(variance, clusters_per_class, alpha):
     emb, labels, clusters = random_batch(clusters_per_class, clusters_per_class=clusters_per_class)
-    mean, per = magnet_loss(
-        torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters), alpha, variance
-    )
+    args = torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters), alpha, variance
+    per = magnet_loss(*args, reduction="none")
+    mean = magnet_loss(*args)
     expected = numpy_magnet(emb, labels, clusters, alpha, variance)
     assert (expected > 0).any()
     np.testing.assert_allclose(per.numpy(), expected, rtol=1e-10, atol=1e-12)
@@ -62,25 +62,32 @@ def test_magnet_terms_report_the_batch_variance():
 def test_magnet_variances_differ():
     emb, labels, clusters = random_batch(4)
     args = torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters)
-    assert magnet_loss(*args, variance="paper")[0] != magnet_loss(*args, variance="tf-reference")[0]
+    assert magnet_loss(*args, variance="paper") != magnet_loss(*args, variance="tf-reference")
 
 
 def test_magnet_without_clusters_is_one_cluster_per_class():
     emb, labels, _ = random_batch(5)
     emb_t, labels_t = torch.tensor(emb), torch.tensor(labels)
     expected = numpy_magnet(emb, labels, labels, 1.0, "paper")
-    np.testing.assert_allclose(magnet_loss(emb_t, labels_t)[1].numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        magnet_loss(emb_t, labels_t, reduction="none").numpy(), expected, rtol=1e-10
+    )
 
 
 def test_magnet_is_permutation_invariant():
     emb, labels, clusters = random_batch(6, clusters_per_class=2)
     perm = np.random.default_rng(0).permutation(len(labels))
-    a = magnet_loss(torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters))
-    b = magnet_loss(
-        torch.tensor(emb[perm]), torch.tensor(labels[perm]), torch.tensor(clusters[perm])
+    a = magnet_loss(
+        torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters), reduction="none"
     )
-    assert a[0].item() == pytest.approx(b[0].item(), rel=1e-12)
-    np.testing.assert_allclose(a[1].numpy()[perm], b[1].numpy(), rtol=1e-12)
+    b = magnet_loss(
+        torch.tensor(emb[perm]),
+        torch.tensor(labels[perm]),
+        torch.tensor(clusters[perm]),
+        reduction="none",
+    )
+    assert a.mean().item() == pytest.approx(b.mean().item(), rel=1e-12)
+    np.testing.assert_allclose(a.numpy()[perm], b.numpy(), rtol=1e-12)
 
 
 def test_magnet_is_stable_for_tight_far_clusters_and_differentiable():
@@ -88,10 +95,10 @@ def test_magnet_is_stable_for_tight_far_clusters_and_differentiable():
     # tight clusters far apart: exp(-d / 2 sigma^2) underflows for every other cluster, so the
     # ratio of eq. 5 computed literally is -log(x / 0); the log-sum-exp form stays finite.
     emb = torch.tensor(labels[:, None] * 100.0 + emb * 1e-3, requires_grad=True)
-    mean, per = magnet_loss(emb, torch.tensor(labels), torch.tensor(clusters), alpha=1.0)
+    per = magnet_loss(emb, torch.tensor(labels), torch.tensor(clusters), 1.0, reduction="none")
     with pytest.raises((ZeroDivisionError, ValueError, OverflowError)):
         numpy_magnet(emb.detach().numpy(), labels, clusters, 1.0, "paper")
-    mean.backward()
+    per.mean().backward()
     assert torch.isfinite(per).all() and torch.isfinite(emb.grad).all()
     assert per.eq(0).all()
 
@@ -99,10 +106,12 @@ def test_magnet_is_stable_for_tight_far_clusters_and_differentiable():
 def test_magnet_module_reductions_and_errors():
     emb, labels, clusters = random_batch(8)
     args = torch.tensor(emb), torch.tensor(labels), torch.tensor(clusters)
-    per = magnet_loss(*args, alpha=0.5)[1]
-    assert torch.allclose(MagnetLoss(alpha=0.5, reduction="sum")(*args), per.sum())
-    assert torch.allclose(MagnetLoss(alpha=0.5, reduction="none")(*args), per)
-    assert torch.allclose(MagnetLoss(alpha=0.5)(*args), per.mean())
+    emb, labels, clusters = args
+    per = magnet_loss(*args, alpha=0.5, reduction="none")
+    assert torch.allclose(magnet_loss(*args, alpha=0.5, reduction="sum"), per.sum())
+    for reduction, expected in [("sum", per.sum()), ("none", per), ("mean", per.mean())]:
+        loss = MagnetLoss(alpha=0.5, reduction=reduction)
+        assert torch.allclose(loss(emb, labels, clusters=clusters), expected)
     with pytest.raises(ValueError, match="reduction"):
         MagnetLoss(reduction="max")
     with pytest.raises(ValueError, match="variance"):
@@ -115,8 +124,8 @@ def test_magnet_module_reductions_and_errors():
 
 def test_magnet_single_class_batch_is_zero():
     emb = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    mean, per = magnet_loss(emb, torch.zeros(6, dtype=torch.long), torch.arange(6) // 3)
-    mean.backward()
+    per = magnet_loss(emb, torch.zeros(6, dtype=torch.long), torch.arange(6) // 3, reduction="none")
+    per.mean().backward()
     assert per.eq(0).all() and torch.isfinite(emb.grad).all()
 
 
@@ -133,7 +142,9 @@ def test_repmet_v1_by_hand():
     s = 2 * sigma**2
     e0 = max(0.0, 0.25 / s + alpha + math.log(math.exp(-0.25 / s) + math.exp(-90.25 / s)))
     e1 = max(0.0, 4 / s + alpha + math.log(math.exp(-9 / s) + math.exp(-1 / s)))
-    _, per = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version=1, sigma=sigma, alpha=alpha)
+    per = repmet_loss(
+        EMB, LABELS, REPS, REP_LABELS, version=1, sigma=sigma, alpha=alpha, reduction="none"
+    )
     np.testing.assert_allclose(per.numpy(), [e0, e1], rtol=1e-12)
 
 
@@ -143,15 +154,19 @@ def test_repmet_v2_by_hand():
     p0 = [math.exp(-d / s) for d in (0.25, 12.25, 0.25, 90.25)]
     p1 = [math.exp(-d / s) for d in (9, 1, 4, 49)]
     expected = [-math.log((p0[0] + p0[1]) / sum(p0)), -math.log((p1[2] + p1[3]) / sum(p1))]
-    _, per = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version=2, sigma=sigma, alpha=5.0)
+    per = repmet_loss(
+        EMB, LABELS, REPS, REP_LABELS, version=2, sigma=sigma, alpha=5.0, reduction="none"
+    )
     np.testing.assert_allclose(per.numpy(), expected, rtol=1e-12)
 
 
 def test_repmet_hinge_by_hand():
-    _, per = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version="hinge", alpha=1.0)
+    per = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version="hinge", alpha=1.0, reduction="none")
     # example 0: 0.25 - 0.25 + 1 = 1; example 1: 4 - 1 + 1 = 4
     np.testing.assert_allclose(per.numpy(), [1.0, 4.0], rtol=1e-12)
-    _, per = repmet_loss(EMB + 0, LABELS, REPS, REP_LABELS, version="hinge", alpha=0.0)
+    per = repmet_loss(
+        EMB + 0, LABELS, REPS, REP_LABELS, version="hinge", alpha=0.0, reduction="none"
+    )
     np.testing.assert_allclose(per.numpy(), [0.0, 3.0], rtol=1e-12)
 
 
@@ -159,7 +174,7 @@ def test_repmet_module_matches_function_and_learns_representatives():
     loss = RepMetLoss(2, 2, 2, version=1, sigma=1.0, reduction="none").double()
     loss.set_representatives(REPS)
     assert torch.equal(loss.rep_labels, representative_labels(2, 2))
-    expected = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version=1, sigma=1.0)[1]
+    expected = repmet_loss(EMB, LABELS, REPS, REP_LABELS, version=1, sigma=1.0, reduction="none")
     out = loss(EMB, LABELS)
     assert torch.allclose(out, expected)
     out.sum().backward()

@@ -133,3 +133,73 @@ def test_loader_is_repeatable_and_resumable():
     for (a, b, c), (d, e, f) in zip(loader.epoch(5), again.epoch(5)):
         assert torch.equal(a, d) and torch.equal(b, e) and torch.equal(c, f)
     assert first[0].dtype == torch.int64 and len(first) == 10
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """(image, label, index) of a Split, so a loop can record each example's loss."""
+
+    def __init__(self, split):
+        self.split = split
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, i):
+        return (*self.split[i], i)
+
+
+def test_sampler_is_a_torch_batch_sampler_drawing_the_loader_batches():
+    from reprlab.data import Split
+
+    x, y, _ = blobs()
+    images = torch.randint(0, 256, (len(y), 1, 2, 2), dtype=torch.uint8)
+    split = Split(images, y)
+    index = per_class_kmeans(x, y, 3)
+    sampler = MagnetBatchSampler(index, m=3, d=4, seed=3)
+    assert isinstance(sampler, torch.utils.data.Sampler) and len(sampler) == 10
+    loader = torch.utils.data.DataLoader(_Indexed(split), batch_sampler=sampler)
+    reference = MagnetBatchLoader(split, MagnetBatchSampler(index, 3, 4), seed=3)
+    for (xb, yb, rows), (xr, yr, cr) in zip(loader, reference.epoch(0), strict=True):
+        assert torch.equal(xb.float() / 255, xr) and torch.equal(yb, yr)
+        assert torch.equal(sampler.clusters_of(rows), cr)
+    assert sampler.state_dict()["epoch"] == 1 and sampler.state_dict()["batch"] == 0
+    second = list(sampler)
+    assert second == [b.tolist() for b in _loader_rows(split, index, seed=3, epoch=1)]
+
+
+def _loader_rows(split, index, seed, epoch):
+    loader = MagnetBatchLoader(split, MagnetBatchSampler(index, 3, 4), seed=seed)
+    for _ in loader.epoch(epoch):
+        yield torch.from_numpy(loader.last_indices)
+
+
+def test_sampler_state_resumes_at_the_exact_batch_with_the_recorded_losses():
+    import io
+
+    x, y, _ = blobs(seed=2)
+    index = per_class_kmeans(x, y, 3)
+    losses = np.random.default_rng(0).uniform(size=len(y)) ** 8  # a few clusters dominate
+
+    def run(sampler, steps):
+        out = []
+        for _, rows in zip(range(steps), sampler):
+            sampler.record(rows, losses[rows] * (1 + sampler.batch))
+            out.append(rows)
+        return out
+
+    straight = MagnetBatchSampler(index, 2, 3, seed=1, steps_per_epoch=6)
+    full = run(straight, 6)
+    first = MagnetBatchSampler(index, 2, 3, seed=1, steps_per_epoch=6)
+    head = run(first, 4)  # stops mid-epoch; the state is saved and loaded elsewhere
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = MagnetBatchSampler(per_class_kmeans(x + 1, y, 3), 2, 3, steps_per_epoch=6)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    assert resumed.batch == 4 and resumed.seed == 1
+    tail = run(resumed, 10)
+    assert head + tail == full and len(tail) == 2
+    assert resumed.epoch == 1
+    # the seeds depended on the recorded losses: without them the batches differ
+    fresh = MagnetBatchSampler(index, 2, 3, seed=1, steps_per_epoch=6)
+    assert list(fresh) != full

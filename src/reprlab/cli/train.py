@@ -73,11 +73,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: help of the fields whose config section gives no description
 HELP = {
-    "model.vae.beta": "vae: weight of the KL term",
-    "model.vq.codebook_size": "vqvae: number of codes",
-    "model.vq.commitment": "vqvae: commitment weight (beta of eq. 3)",
-    "model.vq.ema": "vqvae: update the codebook by moving averages",
-    "model.sparsity.weight": "sparse-*: penalty weight",
     "model.metric.objective": "the objective (Magnet: Rippel et al. 2016; RepMet: Karlinsky "
     "et al. 2019; my-loss: seed 003's own; batch-hard triplet margin and proxy-anchor: "
     "pytorch-metric-learning)",

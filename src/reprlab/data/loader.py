@@ -9,19 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reprlab.data.sampler import ClassBalancedSampler
+from reprlab.data.sampler import ClassBalancedSampler, epoch_generator
 from reprlab.data.types import Split
 from reprlab.errors import ConfigError
 
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU `torch.Generator` whose state depends only on ``(seed, epoch)``."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
+__all__ = ["BatchLoader", "epoch_generator"]
 
 
 def _pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:

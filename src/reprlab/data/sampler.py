@@ -12,17 +12,35 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
+import torch.utils.data
 
 from reprlab.errors import ConfigError
 
 
-class ClassBalancedSampler:
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU `torch.Generator` whose state depends only on ``(seed, epoch)``."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+class ClassBalancedSampler(torch.utils.data.Sampler[list[int]]):
     """Index batches with ``samples_per_class`` examples of each of ``batch_size / M`` classes.
 
     ``len(sampler)`` batches per epoch: ``ceil(N / batch_size)``, or ``N // batch_size`` (at
     least 1) with ``drop_last``; every batch is full. ``batches(generator)`` yields int64 index
     tensors drawn with that ``torch.Generator`` only.
+
+    It is a torch batch sampler: ``DataLoader(split, batch_sampler=sampler)``. Iterating yields
+    the batches (lists of ints) of epoch ``sampler.epoch``, drawn with
+    ``epoch_generator(seed, epoch)``, from batch ``sampler.batch`` on; at the end of an epoch
+    the epoch advances. ``state_dict()`` is ``{"seed", "epoch", "batch"}`` and
+    ``load_state_dict`` resumes at exactly that batch. ``batch`` counts the batches handed
+    out; a ``DataLoader`` with ``num_workers > 0`` draws up to ``prefetch_factor *
+    num_workers`` batches ahead of the loop, so there save ``batch`` as the number of batches
+    the loop consumed in the epoch. ``set_epoch(e)`` starts epoch ``e``, as in
+    ``DistributedSampler``.
     """
 
     def __init__(
@@ -31,6 +49,8 @@ class ClassBalancedSampler:
         batch_size: int,
         samples_per_class: int,
         drop_last: bool = False,
+        *,
+        seed: int = 0,
     ) -> None:
         labels = torch.as_tensor(labels, dtype=torch.int64)
         if samples_per_class < 1 or batch_size % samples_per_class:
@@ -51,9 +71,35 @@ class ClassBalancedSampler:
         self.batch_size = batch_size
         n = len(labels)
         self.num_batches = max(1, n // batch_size) if drop_last else math.ceil(n / batch_size)
+        self.seed, self.epoch, self.batch = int(seed), 0, 0
 
     def __len__(self) -> int:
         return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, start = self.epoch, self.batch
+        for b, rows in enumerate(self.batches(epoch_generator(self.seed, epoch))):
+            if b < start:
+                continue
+            self.batch = b + 1
+            yield rows.tolist()
+        self.epoch, self.batch = epoch + 1, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` at its first batch."""
+        self.epoch, self.batch = int(epoch), 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        batch = int(state["batch"])
+        if not 0 <= batch <= self.num_batches:
+            raise ConfigError(
+                f"sampler state has batch {batch}, outside 0..{self.num_batches}; "
+                "load a state saved by a sampler of the same split and batch size"
+            )
+        self.seed, self.epoch, self.batch = int(state["seed"]), int(state["epoch"]), batch
 
     def batches(self, generator: torch.Generator) -> Iterator[torch.Tensor]:
         m = self.samples_per_class

@@ -8,6 +8,7 @@ from reprlab.evaluate.embed import decode_prior, embed, reconstruct
 from reprlab.evaluate.knn import knn
 from reprlab.evaluate.metrics import DEFAULT_METRICS, METRICS
 from reprlab.evaluate.options import OPTIONS
+from reprlab.evaluate.retrieval import retrieval_scores
 from reprlab.evaluate.run import evaluate, evaluate_loaded
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "evaluate_loaded",
     "knn",
     "reconstruct",
+    "retrieval_scores",
 ]

@@ -87,7 +87,12 @@ def boosting_probe(train_codes, train_labels, test_codes, test_labels, num_class
         from catboost import CatBoostClassifier
 
         model = CatBoostClassifier(
-            iterations=500, depth=3, random_seed=seed, verbose=False, thread_count=1
+            iterations=500,
+            depth=3,
+            random_seed=seed,
+            verbose=False,
+            thread_count=1,
+            allow_writing_files=False,
         )
         name = "catboost"
     except ImportError:

@@ -7,14 +7,15 @@
   wavelet representations in RGB or YUV (`reprlab.losses.transforms`); `fit_adaptive` fits
   one alpha and scale to 1-D data.
 - Metric learning: `magnet_loss`/`MagnetLoss` (Rippel et al. 2016), `RepMetLoss` (Karlinsky et al.
-  2019).
+  2019), pytorch-metric-learning losses; imported on first use, as they load that library.
 """
+
+import importlib
 
 from reprlab.losses.adaptive import AdaptiveLoss, StudentTLoss, fit_adaptive
 from reprlab.losses.distribution import log_partition, nll, sample
 from reprlab.losses.general import general_loss, rho
 from reprlab.losses.image import AdaptiveImageLoss
-from reprlab.losses.magnet import MagnetLoss, magnet_loss, magnet_terms
 from reprlab.losses.named import (
     LOSSES,
     CauchyLoss,
@@ -37,7 +38,6 @@ from reprlab.losses.named import (
     smooth_l1_loss,
     welsch_loss,
 )
-from reprlab.losses.repmet import RepMetLoss, repmet_loss, representative_labels
 from reprlab.losses.transforms import (
     RGB_TO_YUV,
     dct2,
@@ -50,6 +50,23 @@ from reprlab.losses.transforms import (
 
 MSELoss = L2Loss
 mse_loss = l2_loss
+
+_METRIC_LEARNING = {
+    "MagnetLoss": "magnet",
+    "magnet_loss": "magnet",
+    "magnet_terms": "magnet",
+    "RepMetLoss": "repmet",
+    "repmet_loss": "repmet",
+    "representative_labels": "repmet",
+}
+
+
+def __getattr__(name: str):
+    if name in _METRIC_LEARNING:
+        module = importlib.import_module(f"reprlab.losses.{_METRIC_LEARNING[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'reprlab.losses' has no attribute {name!r}")
+
 
 __all__ = [
     "LOSSES",

@@ -18,9 +18,14 @@ d_ij = ||E - R_ij||^2 (RepMet eq. 1 uses exp(-d_ij / (2 sigma^2))) and i* the tr
 from typing import Literal
 
 import torch
+from pytorch_metric_learning.utils import common_functions as c_f
+from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
 from torch import Tensor, nn
 
-from reprlab.losses.named import check_reduction, reduce
+from reprlab.errors import ConfigError
+from reprlab.losses.legacy import mean_that_unpacks
+from reprlab.losses.named import reduce
+from reprlab.losses.pml import MetricLoss
 
 Version = Literal[1, 2, "hinge"]
 _VERSIONS = (1, 2, "hinge")
@@ -39,15 +44,23 @@ def repmet_loss(
     version: Version = 1,
     sigma: float = 0.5,
     alpha: float = 1.0,
-) -> tuple[Tensor, Tensor]:
-    """RepMet loss; returns ``(mean loss, per-example losses [N])``.
+    reduction: str = "mean",
+) -> Tensor:
+    """RepMet loss, reduced by ``reduction`` ('mean' | 'sum' | 'none' for [N]).
 
     ``representatives`` [R, D] with classes ``rep_labels`` [R]; every label in ``labels`` must have
     at least one representative. An example with no other-class representative has loss 0
     (versions 1 and 'hinge').
     """
+    losses = _repmet_terms(embeddings, labels, representatives, rep_labels, version, sigma, alpha)
+    if reduction == "mean":
+        return mean_that_unpacks(losses, "repmet_loss")
+    return reduce(losses, reduction)
+
+
+def _repmet_terms(embeddings, labels, representatives, rep_labels, version, sigma, alpha):
     if version not in _VERSIONS:
-        raise ValueError(f"version must be one of {_VERSIONS}, got {version!r}")
+        raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
     sq_dist = (
         embeddings.pow(2).sum(1, keepdim=True)
         + representatives.pow(2).sum(1)[None, :]
@@ -55,7 +68,7 @@ def repmet_loss(
     ).clamp_min(0)  # [N, R]
     same = labels[:, None] == rep_labels[None, :].to(labels.device)
     if not bool(same.any(1).all()):
-        raise ValueError("every label needs at least one representative")
+        raise ConfigError("every label needs at least one representative")
     other = ~same
     has_other = other.any(1)
     inf = torch.tensor(float("inf"), dtype=sq_dist.dtype, device=sq_dist.device)
@@ -75,16 +88,20 @@ def repmet_loss(
     else:
         numerator = torch.logsumexp(torch.where(same, logits, -inf), 1)
         losses = torch.logsumexp(logits, 1) - numerator
-    return losses.mean(), losses
+    return losses
 
 
-class RepMetLoss(nn.Module):
-    """RepMet loss with ``num_classes * reps_per_class`` learnable representatives.
+class RepMetLoss(MetricLoss):
+    """RepMet loss with ``num_classes * reps_per_class`` learnable representatives, as a
+    pytorch-metric-learning loss: ``forward(embeddings, labels, indices_tuple=None)``.
 
-    ``forward(embeddings, labels)`` (pytorch-metric-learning convention). Representatives are
-    stored class by class (``representative_labels``) and start random; `set_representatives`
-    seeds them, for instance with per-class k-means centres
-    (`reprlab.metric_learning.per_class_kmeans`).
+    Representatives are stored class by class (``representative_labels``) and start random;
+    `set_representatives` seeds them, for instance with per-class k-means centres
+    (`reprlab.metric_learning.per_class_kmeans`). They are the
+    reference set, so ``ref_emb`` is not supported (as in the library's proxy losses). A miner's
+    ``indices_tuple`` weights each example's loss by how often it appears in it (the library's
+    ``convert_to_weights``). ``reduction`` is torch's; ``reducer=`` takes a
+    pytorch-metric-learning reducer instead (``reduction_type='element'``).
     """
 
     def __init__(
@@ -97,13 +114,13 @@ class RepMetLoss(nn.Module):
         alpha: float = 1.0,
         reduction: str = "mean",
         seed: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__()
         if version not in _VERSIONS:
-            raise ValueError(f"version must be one of {_VERSIONS}, got {version!r}")
-        check_reduction(reduction)
+            raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
+        super().__init__(reduction=reduction, **kwargs)
         self.num_classes, self.reps_per_class, self.dim = num_classes, reps_per_class, dim
-        self.version, self.sigma, self.alpha, self.reduction = version, sigma, alpha, reduction
+        self.version, self.sigma, self.alpha = version, sigma, alpha
         generator = torch.Generator().manual_seed(seed)
         reps = torch.randn(num_classes * reps_per_class, dim, generator=generator)
         self.representatives = nn.Parameter(nn.functional.normalize(reps, dim=1))
@@ -115,7 +132,7 @@ class RepMetLoss(nn.Module):
     def set_representatives(self, representatives: Tensor) -> None:
         """Overwrite the representatives ([num_classes * reps_per_class, dim], class by class)."""
         if representatives.shape != self.representatives.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"representatives must be {tuple(self.representatives.shape)}, "
                 f"got {tuple(representatives.shape)}"
             )
@@ -123,18 +140,28 @@ class RepMetLoss(nn.Module):
 
     def per_example(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Per-example losses [N]."""
-        return repmet_loss(
+        return _repmet_terms(
             embeddings,
-            labels,
+            labels.to(embeddings.device),
             self.representatives,
             self.rep_labels,
             self.version,
             self.sigma,
             self.alpha,
-        )[1]
+        )
 
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return reduce(self.per_example(embeddings, labels), self.reduction)
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels) -> dict:
+        c_f.labels_required(labels)
+        c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
+        losses = self.per_example(embeddings, labels)
+        weights = lmu.convert_to_weights(indices_tuple, labels, losses.dtype)
+        return {
+            "loss": {
+                "losses": losses * weights,
+                "indices": torch.arange(len(losses), device=losses.device),
+                "reduction_type": "element",
+            }
+        }
 
     def extra_repr(self) -> str:
         return (

@@ -7,28 +7,72 @@ sampled with replacement. Cluster ids are integers, so the seed can never be its
 """
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
+import torch.utils.data
 from torch import Tensor
 
 from reprlab.metric_learning.clusters import ClusterIndex
 
 
-class MagnetBatchSampler:
+class MagnetBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Draws Magnet batches of example indices from a `ClusterIndex`.
 
     ``record(indices, losses)`` stores each example's latest loss; a cluster's loss is the mean
     over its members that have one. Clusters not yet seen get the mean of those seen, so they
     stay eligible. Set ``index`` again after a refresh; recorded losses are kept.
+
+    It is a torch batch sampler: ``DataLoader(split, batch_sampler=sampler)`` yields the batches
+    of epoch ``sampler.epoch``, ``steps_per_epoch`` of them (default: as many as cover the
+    examples once), drawn with ``numpy.random.default_rng([seed, epoch])`` as
+    `MagnetBatchLoader` draws them; ``clusters_of(indices)`` gives a batch's cluster ids for
+    `reprlab.losses.MagnetLoss`. ``state_dict()`` holds the index, the recorded losses, the
+    epoch, the batches handed out in it and the generator's state, so ``load_state_dict``
+    resumes at exactly the next batch. A ``DataLoader`` with ``num_workers > 0`` draws batches
+    ahead of the loop, so their seed clusters use slightly older losses than a loop that draws
+    each batch when it needs it.
     """
 
-    def __init__(self, index: ClusterIndex, m: int, d: int) -> None:
+    def __init__(
+        self,
+        index: ClusterIndex,
+        m: int,
+        d: int,
+        *,
+        seed: int = 0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
         if m < 1 or d < 1:
             raise ValueError(f"M and D must be at least 1, got M={m}, D={d}")
         self.m, self.d = m, d
         self.example_losses = np.full(len(index.assignments), np.nan)
         self.index = index
+        n = len(index.assignments)
+        self.steps_per_epoch = steps_per_epoch or max(1, math.ceil(n / (m * d)))
+        self.seed, self.epoch, self.batch = int(seed), 0, 0
+        self._rng: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self._rng is None or self.batch == 0:
+            self._rng = np.random.default_rng([self.seed, self.epoch])
+        while self.batch < self.steps_per_epoch:
+            indices, _ = self.sample(self._rng)
+            self.batch += 1
+            yield indices.tolist()
+        self.epoch, self.batch, self._rng = self.epoch + 1, 0, None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` at its first batch."""
+        self.epoch, self.batch, self._rng = int(epoch), 0, None
+
+    def clusters_of(self, indices) -> Tensor:
+        """The cluster id of each example in ``indices`` (int64, like ``indices``)."""
+        return self._index.assignments[torch.as_tensor(indices, dtype=torch.int64).cpu()]
 
     @property
     def index(self) -> ClusterIndex:
@@ -92,17 +136,29 @@ class MagnetBatchSampler:
         return np.concatenate(indices), np.repeat(chosen, self.d)
 
     def state_dict(self) -> dict:
-        """The index and the recorded losses, as tensors (loadable with ``weights_only``)."""
+        """The index, the recorded losses and the position in the epoch (tensors and plain
+        Python values: loadable with ``weights_only``)."""
         return {
             "index": self._index.state_dict(),
             "example_losses": torch.from_numpy(self.example_losses.copy()),
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "rng": None if self._rng is None else self._rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restores `state_dict`; a state without a position (an older one) keeps this one's."""
         losses = state["example_losses"]
         losses = losses.numpy() if isinstance(losses, Tensor) else losses
         self.example_losses = np.array(losses, dtype=np.float64)
         self.index = ClusterIndex.from_state_dict(state["index"])
+        self.seed = int(state.get("seed", self.seed))
+        self.epoch, self.batch = int(state.get("epoch", self.epoch)), int(state.get("batch", 0))
+        self._rng = None
+        if state.get("rng") is not None:
+            self._rng = np.random.default_rng()
+            self._rng.bit_generator.state = state["rng"]
 
 
 class MagnetBatchLoader:

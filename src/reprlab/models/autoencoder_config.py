@@ -17,6 +17,6 @@ class SparsityConfig(BaseModel, extra="forbid"):
     batch. ``sparse-l1``: weight * sum_j |z_j|. ``sparse-kl``: weight * sum_j KL(target ||
     rho_hat_j) with rho_hat_j the batch mean of sigmoid(z_j), clamped to [eps, 1 - eps]."""
 
-    weight: float = Field(1e-3, ge=0)
+    weight: float = Field(1e-3, ge=0, description="sparse-*: penalty weight")
     target: float = Field(0.05, gt=0, lt=1, description="rho, the target mean activation")
     eps: float = Field(1e-6, gt=0, lt=0.5, description="rho_hat is clamped to [eps, 1 - eps]")

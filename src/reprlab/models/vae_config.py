@@ -14,10 +14,14 @@ class VAEConfig(BaseModel, extra="forbid"):
     ``sampled``, the single-sample estimate log q(z|x) - log p(z) at the posterior sample.
     """
 
-    beta: float = Field(1.0, ge=0)
-    prior: Literal["normal", "mixture"] = "normal"
+    beta: float = Field(1.0, ge=0, description="vae: weight of the KL term")
+    prior: Literal["normal", "mixture"] = Field(
+        "normal", description="vae: the prior, N(0, I) or a learned mixture of Gaussians"
+    )
     components: int = Field(100, ge=1, description="mixture prior: number of Gaussians")
-    kl: Literal["analytic", "sampled"] = "analytic"
+    kl: Literal["analytic", "sampled"] = Field(
+        "analytic", description="vae: closed-form KL or the single-sample estimate"
+    )
 
     @model_validator(mode="after")
     def _kl_fits_prior(self) -> "VAEConfig":
