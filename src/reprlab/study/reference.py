@@ -18,8 +18,6 @@ from reprlab.study.expand import Cell
 from reprlab.study.results import Results, Stat, fmt
 from reprlab.study.spec import ReferenceRow, ReferenceTable
 
-DEFAULT_MAX_POINTS = 10000  # reprlab.evaluate's default "max_points" option
-
 
 @dataclass
 class ReferenceLine:
@@ -70,15 +68,13 @@ def our_protocol(index: dict[str, Any], results: Results, cells: list[Cell | Non
         for metric in results.metrics
         if metric.endswith("/n") and (s := results.stat(cell, metric)) is not None and s.n
     }
+    evaluated = str(split)
     if len(sizes) == 1:
-        n = f"N = {int(next(iter(sizes))):,}".replace(",", " ")
-    else:
-        n = f"at most {int(options.get('max_points', DEFAULT_MAX_POINTS)):,}".replace(",", " ")
-        n += " points for neighbourhoods and retrieval"
+        evaluated += f" (N = {int(next(iter(sizes))):,})".replace(",", " ")
     seeds = resolved.get("seeds") or []
     return {
         "data set": name,
-        "evaluated split": f"{split} ({n})",
+        "evaluated split": evaluated,
         "profile": str(index.get("profile")),
         "seeds": str(len(seeds)),
     }
