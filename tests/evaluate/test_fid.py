@@ -7,7 +7,15 @@ import pytest
 import torch
 from scipy.linalg import sqrtm
 
-from reprlab.evaluate.fid import domain_classifier, feature_statistics, fid, frechet_distance
+from reprlab.evaluate.fid import (
+    EXTRACTOR_VERSION,
+    domain_classifier,
+    extract_features,
+    feature_statistics,
+    fid,
+    frechet_distance,
+    train_domain_classifier,
+)
 
 
 def scipy_frechet(mu1, s1, mu2, s2):
@@ -105,3 +113,28 @@ def test_resized_dataset_matches_the_evaluated_shape():
     assert torch.equal(same.test.images, digits.test.images)
     grey = resized_dataset(colour, (1, 8, 8))
     assert grey.image_shape == (1, 8, 8)
+
+
+def test_cpu_classifier_cache_key_is_unchanged_and_a_gpu_one_is_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRLAB_CACHE_DIR", str(tmp_path))
+    data = ToyDataset()
+    domain_classifier(data, epochs=1, min_steps=10, device="cpu")
+    (stem,) = {p.stem for p in (tmp_path / "fid").iterdir()}
+    assert stem.endswith(f"-v{EXTRACTOR_VERSION}")  # CPU runs keep their cached classifier
+    if torch.cuda.is_available():
+        model, _ = domain_classifier(data, epochs=1, min_steps=10, device="cuda")
+        assert next(model.parameters()).is_cuda
+        assert any(p.stem.endswith("-cuda") for p in (tmp_path / "fid").iterdir())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_features_match_cpu_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRLAB_CACHE_DIR", str(tmp_path))
+    data = ToyDataset()
+    model, _ = domain_classifier(data, epochs=1, min_steps=30)
+    cpu = extract_features(model, data.test.images)
+    gpu = extract_features(model.to("cuda"), data.test.images)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-4)
+    trained, info = train_domain_classifier(data, epochs=2, min_steps=60, device="cuda")
+    assert next(trained.parameters()).is_cuda and info > 0.9

@@ -220,3 +220,21 @@ def test_reduced_fast_path_empty_batch_and_float32_batch():
     x = torch.randn(256, 784) * 3
     ref = nll(x.double(), loss.alpha().double(), loss.scale().double()).mean()
     assert loss(x).item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("cls", [AdaptiveLoss, StudentTLoss])
+def test_input_target_form_like_torch_losses(cls, reduction):
+    torch.manual_seed(4)
+    loss = cls(5, reduction=reduction, dtype=torch.float64)
+    pred = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    out = loss(pred, target)
+    torch.testing.assert_close(out, loss(pred.detach() - target.detach()), rtol=0, atol=0)
+    out.sum().backward()
+    torch.testing.assert_close(target.grad, -pred.grad, rtol=0, atol=0)
+    residual = (pred.detach() - target.detach()).requires_grad_()
+    loss(residual).sum().backward()
+    torch.testing.assert_close(pred.grad, residual.grad, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="same shape"):
+        loss(pred, target[:1])

@@ -284,3 +284,15 @@ def test_column_total_overflow_falls_back_and_retains_graph():
         torch.testing.assert_close(f, s, rtol=0, atol=0)
     with torch.no_grad():  # no graph: the buffers go straight back to the workspace
         torch.testing.assert_close(column_total(x2, a2, torch.ones(3, dtype=torch.float64)), out)
+
+
+def test_reduction_like_torch_losses():
+    from reprlab.errors import ConfigError
+
+    x = torch.randn(6, 3, dtype=torch.float64)
+    values = general_loss(x, 0.5, 2.0)
+    assert general_loss(x, 0.5, 2.0, reduction="none").shape == (6, 3)
+    torch.testing.assert_close(general_loss(x, 0.5, 2.0, reduction="mean"), values.mean())
+    torch.testing.assert_close(general_loss(x, 0.5, 2.0, reduction="sum"), values.sum())
+    with pytest.raises(ConfigError, match="reduction"):
+        general_loss(x, 0.5, 2.0, reduction="avg")

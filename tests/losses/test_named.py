@@ -10,7 +10,10 @@ from reprlab.errors import ConfigError, UnknownNameError
 from reprlab.losses import (
     LOSSES,
     CauchyLoss,
+    CharbonnierLoss,
     GemanMcClureLoss,
+    SmoothL1Loss,
+    TorchSmoothL1Loss,
     cauchy_loss,
     charbonnier_loss,
     geman_mcclure_loss,
@@ -20,6 +23,7 @@ from reprlab.losses import (
     l1_loss,
     l2_loss,
     smooth_l1_loss,
+    torch_smooth_l1_loss,
     welsch_loss,
 )
 
@@ -41,7 +45,7 @@ def test_torch_equivalents_are_exact(reduction):
         F.huber_loss(PRED, TARGET, reduction=reduction, delta=0.7),
     )
     assert torch.equal(
-        smooth_l1_loss(PRED, TARGET, 0.7, reduction),
+        torch_smooth_l1_loss(PRED, TARGET, 0.7, reduction),
         F.smooth_l1_loss(PRED, TARGET, reduction=reduction, beta=0.7),
     )
     assert torch.equal(
@@ -67,10 +71,10 @@ def test_closed_forms_and_relation_to_rho():
     torch.testing.assert_close(l2_loss(x, reduction="none"), 2 * general_loss(x, 2.0, 1.0))
     # l1 is the limit c rho(x, 1, c) as c -> 0
     torch.testing.assert_close(1e-9 * general_loss(x, 1.0, 1e-9), x.abs(), rtol=1e-6, atol=1e-9)
-    # huber = beta * smooth_l1
+    # huber = beta * torch's smooth L1
     torch.testing.assert_close(
         huber_loss(x, delta=0.3, reduction="none"),
-        0.3 * smooth_l1_loss(x, beta=0.3, reduction="none"),
+        0.3 * torch_smooth_l1_loss(x, beta=0.3, reduction="none"),
     )
 
 
@@ -107,3 +111,45 @@ def test_errors():
         get_loss("l1", reduction="avg")
     with pytest.raises(ConfigError, match="scale must be positive"):
         get_loss("cauchy", scale=0.0)
+
+
+def test_smooth_l1_is_barrons_alpha_one():
+    # seed 000's "SmoothL1 (defined in [Barron 2019])": rho(x, 1, c) = sqrt((x/c)^2 + 1) - 1
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 7, generator=gen, dtype=torch.float64) * 5
+    for scale in (0.25, 1.0, 2.5):  # exact in the module's float32 buffer
+        got = get_loss("smooth-l1", scale=scale, reduction="none")(x)
+        torch.testing.assert_close(got, general_loss(x, 1.0, scale), rtol=1e-14, atol=0)
+        z = x / scale
+        torch.testing.assert_close(got, torch.sqrt(z**2 + 1) - 1, rtol=1e-12, atol=1e-15)
+    assert "smooth L1" in CharbonnierLoss.__doc__ and "seed 000" in CharbonnierLoss.__doc__
+    # torch's smooth L1 keeps its own name and differs from it
+    torch_form = get_loss("torch-smooth-l1", beta=1.0, reduction="none")(x)
+    torch.testing.assert_close(
+        torch_form, F.smooth_l1_loss(x, torch.zeros_like(x), reduction="none")
+    )
+    assert not torch.allclose(torch_form, general_loss(x, 1.0, 1.0))
+
+
+def test_names_are_hyphenated_and_underscores_are_aliases():
+    assert all("_" not in name for name in LOSSES)
+    assert {"geman-mcclure", "smooth-l1", "torch-smooth-l1"} <= set(LOSSES)
+    for alias, name in [
+        ("geman_mcclure", "geman-mcclure"),
+        ("smooth_l1", "smooth-l1"),
+        ("torch_smooth_l1", "torch-smooth-l1"),
+    ]:
+        assert alias in LOSSES and LOSSES[alias] is LOSSES[name] is LOSSES.get(alias)
+        assert type(get_loss(alias)) is LOSSES[name]
+    with pytest.raises(UnknownNameError) as error:
+        get_loss("lorentzian")
+    assert "geman-mcclure" in str(error.value) and "geman_mcclure" not in str(error.value)
+
+
+def test_old_smooth_l1_names_warn_and_keep_working():
+    with pytest.warns(FutureWarning, match="torch_smooth_l1_loss"):
+        old = smooth_l1_loss(PRED, TARGET, 0.7)
+    assert torch.equal(old, F.smooth_l1_loss(PRED, TARGET, beta=0.7))
+    with pytest.warns(FutureWarning, match="TorchSmoothL1Loss"):
+        module = SmoothL1Loss(beta=0.7)
+    assert isinstance(module, TorchSmoothL1Loss) and torch.equal(module(PRED, TARGET), old)

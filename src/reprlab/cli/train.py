@@ -56,7 +56,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "training": (
         "train.optimizer", "train.lr", "train.weight_decay", "train.schedule", "train.epochs",
         "train.batch_size", "train.seed", "train.grad_clip", "train.accelerator", "train.devices",
-        "train.strategy", "train.precision", "train.loggers",
+        "train.strategy", "train.precision", "train.compile", "train.loggers",
     ),
 }  # fmt: skip
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -16,7 +16,22 @@ from reprlab.data.sampler import ClassBalancedSampler, epoch_generator
 from reprlab.data.types import Split
 from reprlab.errors import ConfigError
 
-__all__ = ["BatchLoader", "epoch_generator"]
+__all__ = ["BatchLoader", "epoch_generator", "fits_on_device"]
+
+#: the share of a GPU's free memory a resident data set may take
+DEVICE_SHARE = 0.5
+
+
+def fits_on_device(split: Split, device: str | torch.device, share: float = DEVICE_SHARE) -> bool:
+    """Whether ``split``'s uint8 images and labels take at most ``share`` of ``device``'s free
+    memory (always on the CPU, where they already are; never on other accelerators)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return True
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return split.images.nbytes + split.labels.nbytes <= share * free
 
 
 def _pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -37,6 +52,11 @@ class BatchLoader:
     zero-pad centrally to ``pad_to`` (e.g. 28 -> 32), resize to ``size`` (bilinear,
     antialiased when shrinking) and ``flatten`` to [B, C*H*W]. With ``samples_per_class`` M,
     batches are class balanced (`ClassBalancedSampler`; ``batch_size`` a multiple of M).
+
+    With ``resident`` (the default when `fits_on_device`), the whole uint8 split is copied to
+    ``device`` once and each epoch's indices once per epoch, so batches are gathered on the
+    device with no host-to-device copy per step. ``channels_last`` yields image batches in
+    that memory format (faster convolutions on a GPU).
     """
 
     def __init__(
@@ -52,6 +72,8 @@ class BatchLoader:
         flatten: bool = False,
         device: str | torch.device = "cpu",
         samples_per_class: int | None = None,
+        resident: bool | None = None,
+        channels_last: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
@@ -73,6 +95,20 @@ class BatchLoader:
             else None
         )
         self.next_epoch = 0
+        self.resident = fits_on_device(split, self.device) if resident is None else bool(resident)
+        self.channels_last = bool(channels_last)
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's images and labels: on ``device`` when resident (copied once)."""
+        if not self.resident:
+            return self.split.images, self.split.labels
+        if self._on_device is None:  # no copy on the CPU
+            self._on_device = (
+                self.split.images.to(self.device),
+                self.split.labels.to(self.device),
+            )
+        return self._on_device
 
     def __len__(self) -> int:
         if self.sampler is not None:
@@ -101,8 +137,12 @@ class BatchLoader:
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of ``epoch``."""
-        images, labels = self.split.images, self.split.labels
-        for rows in self.indices(epoch):
+        images, labels = self._data()
+        batches = list(self.indices(epoch))
+        if self.resident and batches:  # one index copy per epoch, not one per step
+            sizes = [len(rows) for rows in batches]
+            batches = torch.cat(batches).to(images.device).split(sizes)
+        for rows in batches:
             yield self.transform(images[rows]), labels[rows].to(self.device, non_blocking=True)
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:
@@ -116,7 +156,9 @@ class BatchLoader:
             x = F.interpolate(
                 x, size=self.size, mode="bilinear", align_corners=False, antialias=shrink
             ).clamp_(0.0, 1.0)
-        return x.flatten(1) if self.flatten else x
+        if self.flatten:
+            return x.flatten(1)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:

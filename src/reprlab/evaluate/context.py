@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from reprlab.errors import ConfigError
-from reprlab.evaluate.embed import decode_prior, embed, reconstruct
+from reprlab.evaluate.embed import decode_prior, embed, model_device, reconstruct
 from reprlab.evaluate.options import OPTIONS, resolve_options
 from reprlab.rundir import RunDir
 
@@ -54,6 +54,12 @@ class EvalContext:
         if name in OPTIONS:
             return self.options[name]
         raise AttributeError(name)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's weights (the CPU for a model without any), where
+        embeddings, reconstructions and FID features are computed."""
+        return model_device(self.model)
 
     def require(self, capability: str) -> None:
         """``NotApplicable`` unless the model's class declares ``capability`` (a flag)."""

@@ -1,4 +1,5 @@
-"""Codes, reconstructions and prior samples of a model, in batches, without gradients."""
+"""Codes, reconstructions and prior samples of a model, in batches, without gradients, on the
+device of the model's weights (uint8 batches are copied there, then scaled)."""
 
 import torch
 from torch import Tensor
@@ -7,11 +8,12 @@ from torch import Tensor
 def _batches(split, batch_size: int, device):
     images = split.images if hasattr(split, "images") else split
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(device)
-        yield x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        x = images[start : start + batch_size].to(device, non_blocking=True)
+        yield x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
-def _device(model) -> torch.device:
+def model_device(model) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a model without any)."""
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
@@ -23,7 +25,7 @@ def embed(model, split, batch_size: int = 500, sample: bool = False, seed: int =
     ``sample`` (drawn with ``torch.manual_seed(seed)`` so it repeats). The model is put in eval
     mode."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     if sample:
         torch.manual_seed(seed)
     parts = [
@@ -37,7 +39,7 @@ def reconstruct(model, split, batch_size: int = 500) -> Tensor:
     """``decode(encode(x).z)`` of every image of ``split`` (the posterior mean for a VAE in
     eval mode), float32 ``[N, C, H, W]`` on the CPU, not clamped."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     return torch.cat(
         [model.decode(model.encode(x).z).float().cpu() for x in _batches(split, batch_size, device)]
     )
@@ -49,7 +51,7 @@ def decode_prior(model, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
     generator seeded ``seed`` (so they repeat), clamped to [0, 1]: float32 ``[n, C, H, W]`` on
     the CPU. The model is put in eval mode."""
     model.eval()
-    device = _device(model)
+    device = model_device(model)
     z = model.sample_prior(n, torch.Generator().manual_seed(seed))
     parts = [
         model.decode(z[s : s + batch_size].to(device)).float().cpu()

@@ -5,9 +5,12 @@ FID (Heusel et al. 2017): with feature means ``mu`` and covariances ``S`` of two
 8x8 digits or 28x28 garments, so (as seed 001 does with an MNIST classifier) the features are
 the penultimate layer of ``DomainClassifier``, trained once per data set (seeded, a few
 epochs) and cached under ``cache_dir('fid')`` keyed by data set name and content hash. The
-classifier's name and test accuracy go into the results beside the distance. The classifier may
-instead be trained on another named data set (seed 001 used one trained on MNIST), its images
-resized to the evaluated images' shape (`resized_dataset`).
+classifier's name and test accuracy go into the results beside the distance. Training and
+feature extraction run on ``device`` (the evaluated model's), with the training images
+resident there; a classifier trained on a GPU is cached apart from the CPU one, whose numbers
+stay bit-identical from run to run. The classifier may instead be trained on another named
+data set (seed 001 used one trained on MNIST), its images resized to the evaluated images'
+shape (`resized_dataset`).
 """
 
 import math
@@ -68,43 +71,59 @@ def _float_images(images) -> torch.Tensor:
     return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def extract_features(model: DomainClassifier, images, batch_size: int = 500) -> np.ndarray:
-    """Penultimate features of ``images`` (uint8 or float in [0, 1], NCHW)."""
+    """Penultimate features of ``images`` (uint8 or float in [0, 1], NCHW), computed on the
+    model's device."""
     model.eval()
-    x = torch.as_tensor(images)
+    x, device = torch.as_tensor(images), _device(model)
     parts = [
-        model.features(_float_images(x[s : s + batch_size])) for s in range(0, len(x), batch_size)
+        model.features(_float_images(x[s : s + batch_size].to(device)))
+        for s in range(0, len(x), batch_size)
     ]
-    return torch.cat(parts).double().numpy()
+    return torch.cat(parts).double().cpu().numpy()
 
 
 @torch.no_grad()
 def _accuracy(model, images, labels, batch_size=500) -> float:
     model.eval()
+    device = _device(model)
     correct = 0
     for s in range(0, len(images), batch_size):
-        logits = model(_float_images(images[s : s + batch_size]))
-        correct += int((logits.argmax(1) == torch.as_tensor(labels[s : s + batch_size])).sum())
+        logits = model(_float_images(images[s : s + batch_size].to(device)))
+        truth = torch.as_tensor(labels[s : s + batch_size]).to(device)
+        correct += int((logits.argmax(1) == truth).sum())
     return correct / len(images)
 
 
 @torch.enable_grad()
 def train_domain_classifier(
-    dataset, seed: int = 0, epochs: int = 3, batch_size: int = 128, min_steps: int = 1000
+    dataset,
+    seed: int = 0,
+    epochs: int = 3,
+    batch_size: int = 128,
+    min_steps: int = 1000,
+    device: str | torch.device = "cpu",
 ):
     """Train ``DomainClassifier`` on ``dataset.train`` (Adam 1e-3, seeded shuffling) for
-    ``epochs``, or more on a small data set so it takes at least ``min_steps`` steps; returns
-    the model in eval mode and its accuracy on ``dataset.test``."""
+    ``epochs``, or more on a small data set so it takes at least ``min_steps`` steps, on
+    ``device`` with the images resident there; returns the model in eval mode and its accuracy
+    on ``dataset.test``."""
+    device = torch.device(device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = DomainClassifier(dataset.image_shape[0], dataset.num_classes)
+    model = DomainClassifier(dataset.image_shape[0], dataset.num_classes).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images, labels = dataset.train.images, dataset.train.labels
+    images, labels = dataset.train.images.to(device), dataset.train.labels.to(device)
     epochs = max(epochs, math.ceil(min_steps / math.ceil(len(images) / batch_size)))
     for _ in range(epochs):
         model.train()
-        for batch in torch.randperm(len(images), generator=generator).split(batch_size):
+        order = torch.randperm(len(images), generator=generator).to(device)
+        for batch in order.split(batch_size):
             optimiser.zero_grad()
             loss = nn.functional.cross_entropy(model(_float_images(images[batch])), labels[batch])
             loss.backward()
@@ -113,13 +132,19 @@ def train_domain_classifier(
 
 
 def domain_classifier(
-    dataset, seed: int = 0, epochs: int = 3, min_steps: int = 1000
+    dataset,
+    seed: int = 0,
+    epochs: int = 3,
+    min_steps: int = 1000,
+    device: str | torch.device = "cpu",
 ) -> tuple[DomainClassifier, dict]:
-    """The cached classifier for ``dataset`` (trained on first use) and its description
+    """The cached classifier for ``dataset`` (trained on first use, on ``device``), on
+    ``device``, and its description
     ``{"feature_extractor": name, "feature_extractor_test_accuracy": accuracy}``."""
+    device = torch.device(device)
     key = content_hash(dataset.train.images, dataset.train.labels, dataset.test.images)
     stem = f"{dataset.name}-{key}-{DomainClassifier.name}-s{seed}-e{epochs}-m{min_steps}"
-    stem += f"-v{EXTRACTOR_VERSION}"
+    stem += f"-v{EXTRACTOR_VERSION}" + ("" if device.type == "cpu" else f"-{device.type}")
     weights, info_path = (
         Path(cache_dir("fid"), f"{stem}.pt"),
         Path(cache_dir("fid"), f"{stem}.json"),
@@ -128,10 +153,12 @@ def domain_classifier(
     if weights.is_file() and info_path.is_file():
         import json
 
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         info = json.loads(info_path.read_text())
-        return model.eval(), info
-    model, accuracy = train_domain_classifier(dataset, seed, epochs, min_steps=min_steps)
+        return model.to(device).eval(), info
+    model, accuracy = train_domain_classifier(
+        dataset, seed, epochs, min_steps=min_steps, device=device
+    )
     info = {
         "feature_extractor": f"{DomainClassifier.name} ({dataset.name}, seed {seed})",
         "feature_extractor_test_accuracy": accuracy,

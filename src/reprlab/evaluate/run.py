@@ -16,6 +16,7 @@ from reprlab.evaluate.options import check_options
 from reprlab.registry import lookup
 from reprlab.rundir import RunDir
 from reprlab.train import load_run
+from reprlab.train.device import default_device
 
 
 def _progress(enabled: bool | None) -> Progress:
@@ -65,6 +66,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
     atomically; earlier entries of other metrics are kept), draw ``figures`` (names in
     ``reprlab.evaluate.figures.FIGURES``) into ``run_dir/figures/``, and return the merged
     metrics. Figures that do not apply (prior samples of a plain autoencoder) are skipped.
+    The model is evaluated on a CUDA GPU when there is one, else on the CPU.
     Every name and option is checked before anything is loaded or written."""
     run = RunDir(run_dir)
     _metrics(metrics)
@@ -76,7 +78,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
         for name in figures:
             lookup(FIGURES, name, "figure")
     loaded = load_run(run.path)
-    ctx = EvalContext(loaded.model, loaded.dataset, options, run)
+    ctx = EvalContext(loaded.model.to(default_device()), loaded.dataset, options, run)
     merged = run.merge_metrics(compute(ctx, metrics, progress))
     if figures:
         draw_figures(ctx, figures)

@@ -1,7 +1,8 @@
 """Robust and adaptive losses (Barron, "A General and Adaptive Robust Loss Function", CVPR 2019).
 
 - `general_loss` (alias `rho`): the general robust loss rho(x, alpha, c).
-- Named cases (`l2_loss`, `cauchy_loss`, ... and their modules) and `get_loss(name, **kwargs)`.
+- Named cases (`l2_loss`, `cauchy_loss`, ... and their modules) and `get_loss(name, **kwargs)`;
+  registry names are hyphenated (``geman-mcclure``; ``smooth-l1`` is Barron's alpha = 1 case).
 - The distribution: `log_partition`, `nll`, `sample`.
 - Adaptive modules: `AdaptiveLoss`, `StudentTLoss`, and `AdaptiveImageLoss` over pixel, DCT or
   wavelet representations in RGB or YUV (`reprlab.losses.transforms`); `fit_adaptive` fits
@@ -26,6 +27,7 @@ from reprlab.losses.named import (
     L1Loss,
     L2Loss,
     SmoothL1Loss,
+    TorchSmoothL1Loss,
     WelschLoss,
     cauchy_loss,
     charbonnier_loss,
@@ -36,6 +38,7 @@ from reprlab.losses.named import (
     l1_loss,
     l2_loss,
     smooth_l1_loss,
+    torch_smooth_l1_loss,
     welsch_loss,
 )
 from reprlab.losses.transforms import (
@@ -85,6 +88,7 @@ __all__ = [
     "RepMetLoss",
     "SmoothL1Loss",
     "StudentTLoss",
+    "TorchSmoothL1Loss",
     "WelschLoss",
     "cauchy_loss",
     "charbonnier_loss",
@@ -111,6 +115,7 @@ __all__ = [
     "rho",
     "sample",
     "smooth_l1_loss",
+    "torch_smooth_l1_loss",
     "welsch_loss",
     "yuv_to_rgb",
 ]

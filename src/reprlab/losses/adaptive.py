@@ -7,8 +7,10 @@
   paper's t-distribution baseline).
 - `fit_adaptive`: the maximum-likelihood alpha and scale of 1-D data (``reprlab demo``).
 
-Both take inputs whose trailing dimensions equal ``num_dims`` (an int or a shape) and reduce
-with ``reduction='mean'|'sum'|'none'`` like ``torch.nn``.
+Both are called like ``torch.nn`` losses, ``loss(input, target)`` (the residual is
+``input - target``), or ``loss(residual)``; the residual's trailing dimensions equal ``num_dims``
+(an int or a shape), and ``reduction='mean'|'sum'|'none'`` reduces like ``torch.nn``. The result
+has the input's dtype; it is computed in float32 or wider (half-precision inputs in float32).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from reprlab.errors import ConfigError
 from reprlab.losses.distribution import log_partition, log_partition_and_slope
-from reprlab.losses.general import _GeneralLoss, column_total
+from reprlab.losses.general import _GeneralLoss, column_elementwise, column_total
 from reprlab.losses.named import check_reduction
 
 __all__ = ["AdaptiveLoss", "StudentTLoss", "fit_adaptive"]
@@ -43,6 +45,26 @@ def _check_input(x: Tensor, shape: tuple[int, ...], owner: str) -> None:
             f"{owner}: input of shape {tuple(x.shape)} does not end in num_dims {shape}; "
             "pass inputs whose trailing dimensions equal num_dims"
         )
+
+
+def _residual(input: Tensor, target: Tensor | None) -> Tensor:
+    """``input - target`` like ``torch.nn`` losses, or ``input`` itself (a residual)."""
+    if target is None:
+        return input
+    if input.shape != target.shape:
+        raise ConfigError(
+            f"input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} "
+            "differ; pass tensors of the same shape"
+        )
+    return input - target
+
+
+def _computing_dtype(x: Tensor, parameter: Tensor) -> torch.dtype:
+    """The dtype a loss is computed in: the wider of the input's and the parameters', and at
+    least float32 (float16 / bfloat16 inputs are computed in float32). Autograd's casts give
+    each gradient its tensor's own dtype."""
+    dtype = torch.promote_types(x.dtype, parameter.dtype)
+    return torch.promote_types(dtype, torch.float32)
 
 
 def _scaled_softplus_param(
@@ -166,18 +188,27 @@ class AdaptiveLoss(nn.Module):
         span = (self.scale_init - self.scale_min) / _LOG2
         return self.scale_min + span * F.softplus(self.latent_scale)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor, target: Tensor | None = None) -> Tensor:
+        """The NLL of the residual ``input - target`` (of ``input`` alone without a target),
+        in ``input``'s dtype; it is computed in float32 or wider (see `_computing_dtype`)."""
+        x = _residual(input, target)
         _check_input(x, self.shape, type(self).__name__)
         alpha, scale = self.alpha(), self.scale()
-        if x.dtype != alpha.dtype:
-            alpha, scale = alpha.to(x.dtype), scale.to(x.dtype)
+        dtype = _computing_dtype(x, alpha)
+        out = self._nll(x.to(dtype), alpha.to(dtype), scale.to(dtype))
+        return out.to(x.dtype)
+
+    def _nll(self, x: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:
         a = alpha.detach()
-        if self.reduction == "none" or not bool((torch.isfinite(a) & (a >= 0)).all()):
+        if not bool((torch.isfinite(a) & (a >= 0)).all()):
             rho = _GeneralLoss.apply(x, alpha, scale)
             return _reduce_nll(rho, _per_dim_nll(alpha, scale), self.reduction)
+        d = alpha.numel()
+        if self.reduction == "none":  # per-column parameters: the fused kernel where it runs
+            rho = column_elementwise(x.reshape(-1, d), alpha.reshape(d), scale.reshape(d))
+            return _reduce_nll(rho.reshape(x.shape), _per_dim_nll(alpha, scale), "none")
         # mean / sum: one Function for the whole reduced NLL (`general.column_total`): per-
         # dimension constants once, per-dimension sums over the batch, closed-form gradients
-        d = alpha.numel()
         log_z, slope = log_partition_and_slope(a.reshape(d))
         weight = 1.0 if self.reduction == "sum" else 1.0 / max(x.numel(), 1)
         total = column_total(
@@ -247,9 +278,17 @@ class StudentTLoss(nn.Module):
         span = (self.scale_init - self.scale_min) / _LOG2
         return self.scale_min + span * F.softplus(self.latent_scale)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor, target: Tensor | None = None) -> Tensor:
+        """The NLL of ``input - target`` (of ``input`` alone without a target), in ``input``'s
+        dtype, computed in float32 or wider like `AdaptiveLoss`."""
+        x = _residual(input, target)
         _check_input(x, self.shape, type(self).__name__)
-        df, scale = self.df().to(x.dtype), self.scale().to(x.dtype)
+        df = self.df()
+        dtype = _computing_dtype(x, df)
+        out = self._nll(x.to(dtype), df.to(dtype), self.scale().to(dtype))
+        return out.to(x.dtype)
+
+    def _nll(self, x: Tensor, df: Tensor, scale: Tensor) -> Tensor:
         z2 = torch.square(x / scale)
         rho = 0.5 * (df + 1) * torch.log1p(z2 / df)
         per_dim = (

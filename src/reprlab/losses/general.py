@@ -10,20 +10,28 @@ with the limits 0.5 z^2 (alpha = 2), log(0.5 z^2 + 1) (alpha = 0), 1 - exp(-0.5 
 Writing b = |alpha - 2|, q = z^2 / b, L = log1p(q) and y = alpha L / 2, every finite alpha other
 than 2 is evaluated as rho = (b / alpha) expm1(y) = (b L / 2) expm1(y) / y; the second form, with
 the series of expm1(y) / y, is used for tiny |alpha| so that alpha = 0 needs no special case and
-nothing is divided by a clamped alpha. L is computed as log q + log1p(1 / q) when q > 1, so
-z^2 never overflows.
+nothing is divided by a clamped alpha. L is computed from log|z| = log|x| - log c when q > 1,
+so neither z^2 nor z itself may overflow: rho(1e30, 0, 1e-30) = 275.6... in float32.
 
 The derivatives are written in closed form (`torch.autograd.Function`) so one pass computes
 everything and no unused branch can leak a NaN into a gradient:
 
-    d rho / dx     = (z / c) P,  P = (1 + q)^(alpha/2 - 1)                      (Barron, Eq. 4)
-    d rho / dc     = -(z / c) d rho / dx * c = -(z^2 / c) P
-    d rho / dalpha = b/(2 alpha) E L - b (2 + alpha)/(2 alpha^2) expm1(y) + s/2 (P - 1),
+    d rho / dx     = (z / c) P,  P = (1 + q)^(alpha/2 - 1) = E / (1 + q)            (Barron, Eq. 4)
+    d rho / dc     = -(z^2 / c) P                       (both in logarithms where z overflows)
+    d rho / dalpha = b/(2 alpha) E L - b (2 + alpha)/(2 alpha^2) expm1(y) + s/2 (P - 1)
+                   = (s / 2) [E (L - w) - L^2 exprel'(y)]
+                   = (b / 4) L^3 sum_{N>=3} h_(N-1) / N! (M L)^(N-3),
 
-E = exp(y), s = sign(alpha - 2). d rho / dalpha grows like log(1 / |alpha - 2|) near alpha = 2
-(rho has a vertical tangent in alpha there); at alpha = 2 exactly it is reported as its value at
-alpha = 2 - eps (eps the dtype's machine epsilon), so it stays finite. At alpha = +-inf it is 0.
-Second derivatives are not implemented (the function is once differentiable).
+E = exp(y), s = sign(alpha - 2), w = q / (1 + q), exprel(y) = expm1(y) / y, M = |alpha| / 2 + 1
+(`_drho_dalpha` says which form is used where: the terms in L and L^2 cancel exactly, so near
+x = 0 only the series keeps the digits). d rho / dalpha grows like log(1 / |alpha - 2|) near
+alpha = 2 (rho has a vertical tangent in alpha there); at alpha = 2 exactly it is reported as its
+value at alpha = 2 - eps (eps the dtype's machine epsilon), so it stays finite. At alpha = +-inf
+it is 0. Second derivatives are not implemented (the function is once differentiable).
+
+Inputs of any floating dtype are computed in float32 or wider (float16 and bfloat16 in float32)
+and the result is cast back; `tests/losses/test_general_precision.py` checks values and
+gradients against mpmath in float16, bfloat16, float32 and float64.
 """
 
 from __future__ import annotations
@@ -34,13 +42,15 @@ import threading
 import torch
 from torch import Tensor
 
+from reprlab.errors import ConfigError
+
 __all__ = ["general_loss", "rho"]
 
 _HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def _tiny_alpha(dtype: torch.dtype) -> float:
-    """Below this |alpha|, d rho / d alpha in closed form loses digits (error ~ eps / alpha)."""
+    """Below this |alpha|, rho = (b / alpha) expm1(y) loses digits: use (b L / 2) exprel(y)."""
     return 1e-6 if dtype == torch.float64 else 5e-4
 
 
@@ -55,29 +65,142 @@ def _exprel(y: Tensor) -> Tensor:
     return torch.where(y.abs() < 1e-3, series, torch.expm1(y) / y)
 
 
-def _exprel_prime(y: Tensor) -> Tensor:
-    """d/dy [expm1(y) / y] = (exp(y) (y - 1) + 1) / y^2, with a series below |y| = 0.1."""
-    # sum_{n>=1} n y^(n-1) / (n+1)!, truncated after y^6: error < 1e-11 relative at |y| = 0.1
-    coefficients = [n / math.factorial(n + 1) for n in range(1, 8)]
+def _exprel_prime_series(y: Tensor) -> Tensor:
+    """d/dy [expm1(y) / y] = sum_{n>=1} n y^(n-1) / (n+1)!, for |y| < 0.5 (to n = 14: the
+    truncation is below 1e-17 relative)."""
+    coefficients = [n / math.factorial(n + 1) for n in range(1, 15)]
     series = torch.full_like(y, coefficients[-1])
     for coefficient in reversed(coefficients[:-1]):
         series = series * y + coefficient
-    direct = (torch.exp(y) * (y - 1) + 1) / (y * y)
-    return torch.where(y.abs() < 0.1, series, direct)
+    return series
 
 
-def _log1p_z2_over_b(z: Tensor, b: Tensor) -> Tensor:
-    """log1p(z^2 / b) without overflowing z^2, for any finite z and b > 0."""
-    log_q = 2 * torch.log(z.abs()) - torch.log(b)  # -inf at z = 0
+def _l_minus_w(L: Tensor) -> Tensor:
+    """L - w = L + expm1(-L) (w = q / (1 + q) for L = log1p(q)), with a series below 0.5."""
+    # L^2 sum_{k>=0} (-L)^k / (k + 2)!, to k = 13: truncation < 1e-17 relative at L = 0.5
+    coefficients = [(-1) ** k / math.factorial(k + 2) for k in range(14)]
+    series = torch.full_like(L, coefficients[-1])
+    for coefficient in reversed(coefficients[:-1]):
+        series = series * L + coefficient
+    return torch.where(L < 0.5, L * L * series, L + torch.expm1(-L))
+
+
+def _log_abs_z(x: Tensor, scale: Tensor, z: Tensor) -> Tensor:
+    """log|x / scale|, also where x / scale overflows (or underflows to 0 with x != 0)."""
+    in_range = torch.isfinite(z) & ((z != 0) | (x == 0))
+    return torch.where(in_range, torch.log(z.abs()), torch.log(x.abs()) - torch.log(scale))
+
+
+def _log1p_z2_over_b(z: Tensor, log_z: Tensor, b: Tensor) -> Tensor:
+    """log1p(z^2 / b) for any z and b > 0, from log|z| where z^2 / b > 1 (no overflow)."""
+    log_q = 2 * log_z - torch.log(b)  # -inf at z = 0
     large = log_q > 0
     via_log = log_q + torch.log1p(torch.exp(-log_q))
     u = torch.where(large, 0.0, z) * torch.rsqrt(b)
     return torch.where(large, via_log, torch.log1p(u * u))
 
 
-def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
-    """rho(z, alpha, 1) and, if ``want_grad``, (d rho / dz, d rho / dalpha), for every case."""
-    dtype = z.dtype
+def _series_terms(dtype: torch.dtype) -> int:
+    """Terms of the alpha-derivative series near x = 0 (truncation < eps of the dtype at t = 1)."""
+    return 22 if dtype == torch.float64 else 15
+
+
+def _series_coefficients(a: Tensor, dtype: torch.dtype) -> tuple[Tensor, list[Tensor]]:
+    """M = |alpha| / 2 + 1 and the coefficients h_(N-1) / N! of the series of d rho / d alpha.
+
+    With m = alpha / 2, r = m / M, h_2 = 1 and h_k = ((m - 1) / M) h_(k-1) + (k - 1) r^(k-2)
+    (computed in float64; the two terms have one sign for m < 0 and m > 1, so nothing cancels),
+
+        d rho / d alpha = (b / 4) L^3 sum_{N>=3} h_(N-1) / N! (M L)^(N-3),   L = log1p(q).
+
+    This is the expansion of d/d alpha [(b / alpha) ((1 + q)^(alpha/2) - 1)] at fixed z in
+    powers of L (its terms in L and L^2 cancel exactly); it converges fast for M L <= 1.5.
+    """
+    m = a.detach().double() / 2
+    M = m.abs() + 1
+    r, ratio = m / M, (m - 1) / M
+    h, r_power, coefficients = torch.ones_like(m), torch.ones_like(m), []
+    for n in range(3, 3 + _series_terms(dtype)):
+        coefficients.append((h / float(math.factorial(n))).to(dtype))  # h_(n-1) / n!
+        r_power = r_power * r  # r^(n-2)
+        h = ratio * h + (n - 1) * r_power  # h_n
+    return M.to(dtype), coefficients
+
+
+def _exp_from_expm1(e1: Tensor, L: Tensor, a: Tensor) -> Tensor:
+    """E = exp(y), y = alpha L / 2, given e1 = expm1(y): e1 + 1 loses E's digits where E is
+    small (alpha < 0), so there E is recomputed."""
+    E = e1 + 1
+    if bool((a < 0).any()):
+        E = torch.where(e1 > -0.5, E, torch.exp(0.5 * a * L))
+    return E
+
+
+def _drho_dalpha(L: Tensor, a: Tensor, e1: Tensor, p: Tensor, big: Tensor | None) -> Tensor:
+    """d rho / d alpha at fixed z for finite alpha != 2, from L = log1p(q), e1 = expm1(y),
+    p = (1 + q)^(alpha/2 - 1) and y = alpha L / 2 (``big``: where exp(y) would overflow).
+
+    Three forms, each where it is well conditioned (s = sign(alpha - 2), w = q / (1 + q)):
+    - M L <= 1.5 (x near 0): the series of `_series_coefficients`; the closed forms below lose
+      about log10(1 / q^2) digits there, down to the wrong sign;
+    - |alpha - 2| >= 1: (s / 2) [E (L - w) - L^2 exprel'(y)], E = exp(y), which divides by
+      nothing (alpha = 0 and tiny alpha included) and stays accurate for alpha -> +-inf;
+    - 1 < alpha < 3: u1 E L - u2 e1 + u3 (P - 1), u1 = b / (2 alpha),
+      u2 = u1 (2 + alpha) / alpha, u3 = s / 2, every term proportional to b = |alpha - 2|
+      (the first form is a difference of two terms whose gap shrinks with b); the exponential
+      is folded into a logarithm where it would overflow.
+    """
+    dtype = L.dtype
+    b = (a - 2).abs()
+    s = torch.sign(a - 2)
+    y = 0.5 * a * L
+    out = torch.zeros_like(L)
+    far_from_two = b >= 1
+    if bool(far_from_two.any()):
+        # g = E (L - w) - L^2 exprel'(y); for |y| >= 0.5, exprel'(y) = (E (y - 1) + 1) / y^2,
+        # so g = E B - (L / y)^2 with B = (L - w) - L^2 (y - 1) / y^2 (E B via logs if huge)
+        E = _exp_from_expm1(e1, L, a)
+        l_minus_w = _l_minus_w(L)
+        g_small = E * l_minus_w - L * L * _exprel_prime_series(y)
+        B = l_minus_w - L * L * ((y - 1) / (y * y))
+        EB = torch.where(
+            y > 0.5 * _big_exponent(dtype), torch.sign(B) * torch.exp(y + torch.log(B.abs())), E * B
+        )
+        g = torch.where(y.abs() < 0.5, g_small, EB - torch.square(L / y))
+        out = torch.where(far_from_two, 0.5 * s * g, out)
+    if not bool(far_from_two.all()):
+        a_div = torch.where(a.abs() < _tiny_alpha(dtype), 1.0, a)  # only far from two
+        u1 = b / (2 * a_div)
+        u2 = b * (2 + a_div) / (2 * a_div * a_div)
+        bracket = u1 * L - u2  # E L u1 - u2 e1 = E (u1 L - u2) + u2
+        p_minus_1 = torch.expm1(L * (0.5 * a - 1))  # not p - 1: it cancels near alpha = 2
+        direct = (e1 + 1) * bracket + u2 + 0.5 * s * p_minus_1
+        if big is not None and bool(big.any()):
+            # fold P = E / (1 + q) into the exponential so that inf - inf cannot occur
+            bracket_big = bracket + 0.5 * s * torch.exp(-L)
+            via_log = (
+                torch.sign(bracket_big) * torch.exp(y + torch.log(bracket_big.abs())) + u2 - 0.5 * s
+            )
+            direct = torch.where(big, via_log, direct)
+        out = torch.where(far_from_two, out, direct)
+    M, coefficients = _series_coefficients(a, dtype)
+    t = M * L
+    near_zero = t <= 1.5
+    if bool(near_zero.any()):
+        series = coefficients[-1]
+        for coefficient in reversed(coefficients[:-1]):
+            series = torch.addcmul(coefficient, series, t)
+        series = 0.25 * b * L * L * L * series
+        out = torch.where(near_zero, series, out)
+    return out
+
+
+def _robust(x: Tensor, scale: Tensor, alpha: Tensor, want_grad: bool):
+    """rho(x, alpha, scale) and, if ``want_grad``, (d rho / dx, d rho / dscale,
+    d rho / dalpha), for every case; |x / scale| beyond the dtype's range goes through log|z|."""
+    dtype = x.dtype
+    z = x / scale
+    log_z = _log_abs_z(x, scale, z)
     is_two = alpha == 2
     is_pinf = alpha == math.inf
     is_ninf = alpha == -math.inf
@@ -86,11 +209,10 @@ def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
     a = torch.where(finite, alpha, 1.0)
     a = torch.where(is_two, 2 - torch.finfo(dtype).eps, a)
     b = (a - 2).abs()
-    s = torch.sign(a - 2)
     tiny = a.abs() < _tiny_alpha(dtype)
     a_div = torch.where(tiny, 1.0, a)  # never divide by a tiny alpha
 
-    L = _log1p_z2_over_b(z, b)
+    L = _log1p_z2_over_b(z, log_z, b)
     y = 0.5 * a * L
     e1 = torch.expm1(y)
     big = y > _big_exponent(dtype)  # only for alpha > 0; exp(y) would overflow on its own
@@ -108,35 +230,35 @@ def _robust(z: Tensor, alpha: Tensor, want_grad: bool):
         ),
     )
     if not want_grad:
-        return rho, None, None
+        return rho, None, None, None
 
-    # d rho / dz
-    p = torch.exp(L * (0.5 * a - 1))  # (1 + q)^(alpha/2 - 1)
+    # d rho / dx = (z / c) rho'(z) and d rho / dc = -z d rho / dx
+    log_p = L * (0.5 * a - 1)
+    # (1 + q)^(alpha/2 - 1) as exp(y) / (1 + q) (its rounding grows with |y|, not with L)
+    q = torch.where(torch.isfinite(z * z), z * z, torch.exp(2 * log_z)) / b
+    p = _exp_from_expm1(e1, L, a) / (q + 1)
+    p = torch.where(torch.isfinite(p) & (p > 0), p, torch.exp(log_p))
+    welsch_slope = torch.where(torch.isfinite(z), z * torch.exp(-half_z2), 0.0)
     drho_dz = torch.where(
         is_two,
         z,
         torch.where(
             is_pinf,
             z * torch.exp(half_z2),
-            torch.where(is_ninf, z * torch.exp(-half_z2), z * p),
+            torch.where(is_ninf, welsch_slope, z * p),
         ),
     )
-    # d rho / dalpha, direct form: u1 E L - u2 expm1(y) + u3 (P - 1)
-    u1 = b / (2 * a_div)
-    u2 = b * (2 + a_div) / (2 * a_div * a_div)
-    bracket = u1 * L - u2  # E L u1 - u2 e1 = E (u1 L - u2) + u2
-    # For huge exp(y) fold P = E / (1 + q) into the exponential so that inf - inf cannot occur.
-    bracket_big = bracket + 0.5 * s * torch.exp(-L)
-    via_log = torch.sign(bracket_big) * torch.exp(y + torch.log(bracket_big.abs())) + u2 - 0.5 * s
-    drho_da_direct = torch.where(big, via_log, (e1 + 1) * bracket + u2 + 0.5 * s * (p - 1))
-    # tiny alpha: d/da [(b L / 2) R(y)] = (s/2) R (L - w) + (b L / 4) R'(y) (L - (a s / b) w)
-    w = -torch.expm1(-L)  # q / (1 + q)
-    drho_da_tiny = 0.5 * s * _exprel(y) * (L - w) + 0.25 * b * L * _exprel_prime(y) * (
-        L - (a * s / b) * w
-    )
-    drho_da = torch.where(tiny, drho_da_tiny, drho_da_direct)
-    drho_da = torch.where(finite, drho_da, 0.0)
-    return rho, drho_dz, drho_da
+    drho_dx = drho_dz / scale
+    drho_dc = torch.where(drho_dx == 0, 0.0, -z * drho_dx)  # 0, not NaN, where z overflows
+    # general finite alpha where z or z p overflows, or p underflows: in logarithms
+    in_range = torch.isfinite(z) & (p >= torch.finfo(dtype).tiny) & torch.isfinite(drho_dx)
+    log_space = finite & ~is_two & ~in_range
+    if bool(log_space.any()):
+        log_dx = log_z + log_p - torch.log(scale)
+        drho_dx = torch.where(log_space, torch.sign(x) * torch.exp(log_dx), drho_dx)
+        drho_dc = torch.where(log_space, -torch.exp(log_dx + log_z), drho_dc)
+    drho_da = torch.where(finite, _drho_dalpha(L, a, e1, p, big), 0.0)
+    return rho, drho_dx, drho_dc, drho_da
 
 
 def _fast_ok(alpha: Tensor) -> bool:
@@ -179,8 +301,7 @@ class _GeneralLoss(torch.autograd.Function):
             rho = e1 * (b / a)
             ctx.save_for_backward(x, alpha, scale, q, L, e1)
         else:
-            z = x / scale
-            rho, _, _ = _robust(z, alpha, want_grad=False)
+            rho = _robust(x, scale, alpha, want_grad=False)[0]
             ctx.save_for_backward(x, alpha, scale)
         ctx.fast = fast
         return rho
@@ -191,16 +312,16 @@ class _GeneralLoss(torch.autograd.Function):
         need_x, need_a, need_c = ctx.needs_input_grad
         if ctx.fast:
             x, alpha, scale, q, L, e1 = ctx.saved_tensors
-            return _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c)
-        x, alpha, scale = ctx.saved_tensors
-        z = x / scale
-        _, drho_dz, drho_da = _robust(z, alpha, want_grad=True)
+            grads = _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c)
+            if grads is not None:
+                return grads
+        x, alpha, scale = ctx.saved_tensors[:3]
+        _, drho_dx, drho_dc, drho_da = _robust(x, scale, alpha, want_grad=True)
         grad_x = grad_a = grad_c = None
-        g_dz = grad * drho_dz
         if need_x:
-            grad_x = _sum_to(g_dz / scale, x)
+            grad_x = _sum_to(grad * drho_dx, x)
         if need_c:
-            grad_c = _sum_to(-(g_dz * z) / scale, scale)
+            grad_c = _sum_to(grad * drho_dc, scale)
         if need_a:
             grad_a = _sum_to(grad * drho_da, alpha)
         return grad_x, grad_a, grad_c
@@ -209,9 +330,11 @@ class _GeneralLoss(torch.autograd.Function):
 def _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c):
     """Closed-form gradients for finite alpha != 2 (see the module docstring)."""
     a = alpha
-    b = (a - 2).abs()
     g = _expanded_scalar(grad)
-    p = torch.add(e1, 1).div_(torch.add(q, 1))  # (1 + q)^(alpha/2 - 1)
+    E = _exp_from_expm1(e1, L, a)
+    p = E.div_(torch.add(q, 1))  # (1 + q)^(alpha/2 - 1)
+    if bool((p < torch.finfo(p.dtype).tiny).any()):
+        return None  # (1 + q)^(alpha/2 - 1) underflows: the robust path works in logarithms
     grad_x = grad_a = grad_c = None
     if need_x or need_c:
         inv_c2 = 1 / (scale * scale)
@@ -223,51 +346,53 @@ def _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c):
         if need_x:
             grad_x = _sum_to(gx, x)
     if need_a:
-        u1 = b / (2 * a)
-        u2 = b * (2 + a) / (2 * a * a)
-        u3 = 0.5 * torch.sign(a - 2)
-        # d rho / d alpha = u1 (e1 + 1) L - u2 e1 + u3 (P - 1)
-        el = torch.addcmul(L, e1, L)  # (e1 + 1) L
-        if g is None:
-            d = el.mul_(u1).sub_(e1 * u2).add_((p - 1).mul_(u3)).mul_(grad)
-            grad_a = _sum_to(d, a)
-        else:
-            sum_el = _sum_to(el, a)
-            sum_e1 = _sum_to(e1, a)
-            sum_p1 = _sum_to(p.sub_(1), a)
-            grad_a = (u1 * sum_el - u2 * sum_e1 + u3 * sum_p1) * g
+        d = _drho_dalpha(L, a, e1, p, None)
+        grad_a = _sum_to(d.mul_(grad if g is None else g), a)
     return grad_x, grad_a, grad_c
 
 
-def _as_tensors(x, alpha, scale) -> tuple[Tensor, Tensor, Tensor]:
-    """Tensors of one floating dtype on x's device (Python numbers take the tensors' dtype)."""
+def _dtypes(x, alpha, scale) -> tuple[torch.dtype, torch.dtype, torch.device | None]:
+    """(result dtype, computing dtype, device): the result has the promoted floating dtype of
+    the tensor arguments (Python numbers do not count); the computation runs in it or in
+    float32, whichever is wider, so half-precision inputs are computed in float32."""
     tensors = [v for v in (x, alpha, scale) if isinstance(v, Tensor)]
     floating = [t.dtype for t in tensors if t.is_floating_point()]
     dtype = floating[0] if floating else torch.get_default_dtype()
     for other in floating[1:]:
         dtype = torch.promote_types(dtype, other)
     device = tensors[0].device if tensors else None
-    return tuple(torch.as_tensor(v, dtype=dtype, device=device) for v in (x, alpha, scale))
+    return dtype, torch.promote_types(dtype, torch.float32), device
 
 
-def general_loss(x: Tensor | float, alpha: Tensor | float, scale: Tensor | float) -> Tensor:
+def general_loss(
+    x: Tensor | float,
+    alpha: Tensor | float,
+    scale: Tensor | float,
+    reduction: str = "none",
+) -> Tensor:
     """Barron's general robust loss rho(x, alpha, scale), elementwise (CVPR 2019, Eq. 1-3).
 
     ``x``, ``alpha`` and ``scale`` broadcast against each other and may be tensors or Python
     floats; ``alpha`` may hold +-inf; ``scale`` must be positive. rho is 0 at x = 0, grows
     with |x|, behaves like 0.5 (x/c)^2 near 0, and is bounded by |alpha - 2| / |alpha| for
-    alpha < 0. Half-precision inputs are computed in float32 and cast back.
+    alpha < 0. The result has the promoted dtype of the tensor arguments; it is computed in
+    float32 or wider (half-precision inputs in float32), and each gradient comes back in its
+    argument's dtype. ``reduction`` ('none', the default, 'mean' or 'sum') reduces like
+    ``torch.nn``.
     """
-    x, alpha, scale = _as_tensors(x, alpha, scale)
+    if reduction not in ("none", "mean", "sum"):
+        raise ConfigError(f"unknown reduction {reduction!r}; use one of: mean, sum, none")
+    dtype, compute, device = _dtypes(x, alpha, scale)
+    x, alpha, scale = (
+        v.to(compute) if isinstance(v, Tensor) else torch.tensor(v, dtype=compute, device=device)
+        for v in (x, alpha, scale)
+    )
     if not bool((scale.detach() > 0).all()):
         raise ValueError("general_loss: scale must be positive everywhere")
     if bool(torch.isnan(alpha.detach()).any()):
         raise ValueError("general_loss: alpha contains NaN")
-    dtype = x.dtype
-    if dtype in _HALF_TYPES:
-        out = _GeneralLoss.apply(x.float(), alpha.float(), scale.float())
-        return out.to(dtype)
-    return _GeneralLoss.apply(x, alpha, scale)
+    out = _GeneralLoss.apply(x, alpha, scale).to(dtype)
+    return out if reduction == "none" else out.sum() if reduction == "sum" else out.mean()
 
 
 rho = general_loss
@@ -281,17 +406,17 @@ rho = general_loss
 # u = x^2 / (c^2 b), L = log1p(u), e1 = expm1(alpha L / 2) (rho = (b / alpha) e1, no `where`),
 # and the gradients with respect to alpha and c reduce over the rows to per-column sums:
 #
-#     d S_j / d alpha_j = u1 sum E L - u2 sum e1 + u3 (sum P - R),   E = e1 + 1, P = E / (1 + u)
-#     d S_j / d c_j     = -(1 / c^3) sum x^2 P,                      d rho / dx = x P / c^2
+#     d S_j / d alpha_j = sum_i d rho_ij / d alpha_j  (per element, `_drho_dalpha`)
+#     d S_j / d c_j     = -(1 / c^3) sum x^2 P,   d rho / dx = x P / c^2,   P = (e1 + 1) / (1 + u)
 #
-# (u1, u2, u3 as in the module docstring, R the number of rows). It takes every column with
+# (d rho / d alpha is summed per element: its closed forms cancel near x = 0, so a sum of them
+# cannot be formed from column sums of E L, e1 and P). It takes every column with
 # tiny <= alpha != 2 (alpha > 2 included); anything else, or an overflow or NaN (a non-finite
 # sum of e1), takes the robust path, so the result always equals `general_loss(...).sum()`.
 # The log1p and expm1 passes alone cost ~1 ms for 256 x 784 float32 on one AVX2 thread (about
-# 3x a fault-free MSE forward + backward); the rest is ~10 in-place passes and 4 column sums.
-# `torch.compile` (inductor, CPU) of these kernels measured slower than this eager version
-# (fused forward + backward 3.1 ms against 2.2 ms; the log1p/expm1 chain alone 1.18 against
-# 0.96 ms), so there is no compiled variant.
+# 3x a fault-free MSE forward + backward). `torch.compile` (inductor, CPU) of these kernels
+# measured slower than this eager version (fused forward + backward 3.1 ms against 2.2 ms; the
+# log1p/expm1 chain alone 1.18 against 0.96 ms), so there is no compiled variant.
 
 
 class _Workspace:
@@ -342,19 +467,14 @@ def _columns_forward(x: Tensor, half_alpha: Tensor, k: Tensor):
     return v.add_(1), L, e1, e1.sum(0)
 
 
-def _columns_backward(x, x_factor, v, L, e1, need_x, need_a, need_c):
-    """(sum E L, sum P, sum x^2 P, x P x_factor), consuming the forward's buffers in place.
+def _columns_backward(x, x_factor, v, L, e1, need_x, need_c):
+    """(sum x^2 P, x P x_factor), consuming the forward's buffers in place.
 
     No full-size allocation: ``e1`` becomes the gradient of x (if wanted), ``v`` and ``L`` go
     back to the workspace.
     """
-    s_el = s_p = s_x2p = grad_x = None
-    E = e1.add_(1)
-    if need_a:
-        s_el = L.mul_(E).sum(0)
-    P = E.div_(v)  # (1 + u)^(alpha/2 - 1)
-    if need_a:
-        s_p = P.sum(0)
+    s_x2p = grad_x = None
+    P = e1.add_(1).div_(v)  # (1 + u)^(alpha/2 - 1)
     if need_x or need_c:
         xp = P.mul_(x)
         if need_c:
@@ -365,7 +485,31 @@ def _columns_backward(x, x_factor, v, L, e1, need_x, need_a, need_c):
         _WORKSPACE.give(v, L)
     else:
         _WORKSPACE.give(v, L, e1)
-    return s_el, s_p, s_x2p, grad_x
+    return s_x2p, grad_x
+
+
+def _kernel_usable(x: Tensor, alpha: Tensor) -> bool:
+    from reprlab.losses import adaptive_kernel
+
+    return _USE_KERNEL and adaptive_kernel.usable(x, alpha)
+
+
+def _run_kernel(x: Tensor, alpha: Tensor, scale: Tensor):
+    """(x P, sum x^2 P, sum d rho / d alpha, sum e1) from the fused CPU kernel
+    (`reprlab.losses.adaptive_kernel`), or None where it declines (the eager path then runs)."""
+    from reprlab.losses import adaptive_kernel
+
+    gx = _WORKSPACE.take(x)
+    sums = adaptive_kernel.columns(x, alpha, scale, gx)
+    if sums is None or not bool(torch.isfinite(sums[0]).all()):
+        _WORKSPACE.give(gx)
+        return None
+    s_e1, s_x2p, s_da = sums
+    return gx, s_x2p, s_da, s_e1
+
+
+#: Whether `_ColumnTotal` may use the fused CPU kernel (tests compare it with the eager path).
+_USE_KERNEL = True
 
 
 class _ColumnTotal(torch.autograd.Function):
@@ -381,7 +525,7 @@ class _ColumnTotal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, alpha, scale, weight, log_z, log_z_slope):
+    def forward(ctx, x, alpha, scale, weight, log_z, log_z_slope, grad_enabled):
         b = (alpha - 2).abs()
         rows = x.shape[0]
         ctx.buffers, ctx.weight, ctx.log_z_slope = None, weight, log_z_slope
@@ -389,6 +533,16 @@ class _ColumnTotal(torch.autograd.Function):
         ctx.fast = rows > 0 and bool(
             (alpha.min() >= _tiny_alpha(x.dtype)) & (b.min() > 0)  # False for NaN
         )
+        ctx.kernel = None
+        wants_grad = grad_enabled and any(ctx.needs_input_grad[:3])
+        if ctx.fast and wants_grad and _kernel_usable(x, alpha):
+            ctx.kernel = _run_kernel(x, alpha, scale)
+            if ctx.kernel is not None:  # the fused kernel: value and gradients in one pass
+                ctx.save_for_backward(x, alpha, scale)
+                total = torch.dot(ctx.kernel[3], b.div_(alpha))
+                if ctx.with_nll:
+                    total = total + rows * (torch.log(scale).sum() + log_z.sum())
+                return total * weight
         if ctx.fast:
             k = torch.mul(scale, scale).mul_(b).reciprocal_()  # 1 / (c^2 b)
             half_alpha = 0.5 * alpha
@@ -403,7 +557,7 @@ class _ColumnTotal(torch.autograd.Function):
             total = torch.dot(s_e1, b.div_(alpha))
         else:
             ctx.save_for_backward(x, alpha, scale)
-            total = _robust(x / scale, alpha, want_grad=False)[0].sum()
+            total = _robust(x, scale, alpha, want_grad=False)[0].sum()
         if ctx.with_nll:
             total = total + rows * (torch.log(scale).sum() + log_z.sum())
         return total * weight
@@ -414,33 +568,40 @@ class _ColumnTotal(torch.autograd.Function):
         need_x, need_a, need_c = ctx.needs_input_grad[:3]
         g = g * ctx.weight
         grad_x = grad_a = grad_c = None
-        if not ctx.fast:
+        if ctx.kernel is not None:
             x, a, c = ctx.saved_tensors
-            z = x / c
-            _, drho_dz, drho_da = _robust(z, a, want_grad=True)
-            g_c = g / c
+            (gx, s_x2p, s_da, _), ctx.kernel = ctx.kernel, (None,) * 4
+            if gx is None:  # a second backward through a retained graph
+                gx, s_x2p, s_da, _ = _run_kernel(x, a, c)
+            inv_c2 = torch.reciprocal(c).square_()
             if need_x:
-                grad_x = drho_dz * g_c
+                grad_x = gx.mul_(g * inv_c2)
+            else:
+                _WORKSPACE.give(gx)
             if need_c:
-                grad_c = -(drho_dz * z).sum(0) * g_c
+                grad_c = s_x2p.mul_(inv_c2).div_(c).mul_(-g)
+            if need_a:
+                grad_a = s_da.mul_(g)
+        elif not ctx.fast:
+            x, a, c = ctx.saved_tensors
+            _, drho_dx, drho_dc, drho_da = _robust(x, c, a, want_grad=True)
+            if need_x:
+                grad_x = drho_dx * g
+            if need_c:
+                grad_c = drho_dc.sum(0) * g
             if need_a:
                 grad_a = drho_da.sum(0) * g
         else:
-            x, a, c, k, half_alpha, s_e1 = ctx.saved_tensors
+            x, a, c, k, half_alpha, _ = ctx.saved_tensors
             buffers, ctx.buffers = ctx.buffers, None
             if buffers is None:  # a second backward through a retained graph
                 buffers = _columns_forward(x, half_alpha, k)[:3]
             inv_c2 = torch.reciprocal(c).square_()
-            s_el, s_p, s_x2p, grad_x = _columns_backward(
-                x, g * inv_c2, *buffers, need_x, need_a, need_c
-            )
+            if need_a:  # per element (`_drho_dalpha`): its terms cancel near x = 0
+                v, L, e1 = buffers
+                grad_a = _drho_dalpha(L, a, e1, (e1 + 1) / v, None).sum(0).mul_(g)
+            s_x2p, grad_x = _columns_backward(x, g * inv_c2, *buffers, need_x, need_c)
             del buffers
-            if need_a:
-                # u1 sum E L - u2 sum e1 + u3 (sum P - R), u1 = b / (2a), u2 = u1 (2 + a) / a
-                u1 = (a - 2).abs_().div_(2 * a)
-                u2 = (a + 2).div_(a).mul_(u1)
-                u3 = 0.5 * torch.sign(a - 2)
-                grad_a = (s_el.mul_(u1) - s_e1 * u2).addcmul_(u3, s_p - x.shape[0]).mul_(g)
             if need_c:
                 grad_c = s_x2p.mul_(inv_c2).div_(c).mul_(-g)
         if ctx.with_nll:
@@ -450,7 +611,66 @@ class _ColumnTotal(torch.autograd.Function):
                 grad_a = grad_a.addcmul_(ctx.log_z_slope, g_rows)
             if need_c:
                 grad_c = grad_c.addcdiv_(g_rows.expand_as(c), c)
-        return grad_x, grad_a, grad_c, None, None, None
+        return grad_x, grad_a, grad_c, None, None, None, None
+
+
+class _ColumnElementwise(torch.autograd.Function):
+    """rho(x_ij, alpha_j, c_j) for 2-D x and 1-D alpha, c (finite, >= tiny, != 2), from the
+    fused CPU kernel: the forward also keeps x P and d rho / d alpha per element, so the
+    backward is three cheap passes. Where the kernel declines it takes `_robust`."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale):
+        from reprlab.losses import adaptive_kernel
+
+        rho, da, gx = torch.empty_like(x), torch.empty_like(x), _WORKSPACE.take(x)
+        ctx.kernel = adaptive_kernel.columns(x, alpha, scale, gx, rho, da) is not None
+        if ctx.kernel:
+            ctx.save_for_backward(x, scale, gx, da)
+            return rho
+        _WORKSPACE.give(gx)
+        ctx.save_for_backward(x, alpha, scale)
+        return _robust(x, scale, alpha, want_grad=False)[0]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):
+        need_x, need_a, need_c = ctx.needs_input_grad
+        grad_x = grad_a = grad_c = None
+        if not ctx.kernel:
+            x, a, c = ctx.saved_tensors
+            _, drho_dx, drho_dc, drho_da = _robust(x, c, a, want_grad=True)
+            return (
+                g * drho_dx if need_x else None,
+                (g * drho_da).sum(0) if need_a else None,
+                (g * drho_dc).sum(0) if need_c else None,
+            )
+        x, c, gx, da = ctx.saved_tensors
+        inv_c2 = torch.reciprocal(c).square_()
+        if need_a:
+            grad_a = torch.mul(g, da).sum(0)
+        if need_c:
+            grad_c = torch.mul(g, x).mul_(gx).sum(0).mul_(inv_c2).div_(c).neg_()
+        if need_x:
+            grad_x = torch.mul(gx, g).mul_(inv_c2)
+        return grad_x, grad_a, grad_c
+
+
+def column_elementwise(x: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:
+    """rho(x, alpha, scale) for 2-D ``x`` (R rows, D columns) and per-column 1-D ``alpha`` and
+    ``scale``: `general_loss` with the fused CPU kernel where it can run (`AdaptiveLoss` with
+    reduction 'none'), else `general_loss` itself."""
+    a = alpha.detach()
+    fast = (
+        x.shape[0] > 0
+        and bool(((a >= _tiny_alpha(x.dtype)) & (a != 2) & torch.isfinite(a)).all())
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in (x, alpha, scale))
+        and _kernel_usable(x, alpha)
+    )
+    if fast:
+        return _ColumnElementwise.apply(x.contiguous(), alpha, scale)
+    return _GeneralLoss.apply(x, alpha, scale)
 
 
 def column_total(
@@ -471,4 +691,5 @@ def column_total(
     """
     if (log_z is None) != (log_z_slope is None):
         raise ValueError("column_total: pass both log_z and log_z_slope, or neither")
-    return _ColumnTotal.apply(x, alpha, scale, float(weight), log_z, log_z_slope)
+    grad_enabled = torch.is_grad_enabled()  # the forward itself runs without grad mode
+    return _ColumnTotal.apply(x, alpha, scale, float(weight), log_z, log_z_slope, grad_enabled)

@@ -4,27 +4,37 @@ Every loss takes ``(input, target=None)``; without a target, ``input`` is the re
 has a functional form and a ``torch.nn.Module`` form with ``reduction='mean'|'sum'|'none'``,
 like ``torch.nn``. With z = x / scale, rho = `reprlab.losses.general_loss`:
 
-=================  ==================================  ======================================
-name               value                               relation to rho
-=================  ==================================  ======================================
-``l2``, ``mse``    x^2 (exactly ``F.mse_loss``)        2 rho(x, 2, 1)
-``l1``             |x| (exactly ``F.l1_loss``)         lim_{c -> 0} c rho(x, 1, c)
-``charbonnier``    sqrt(z^2 + 1) - 1 (pseudo-Huber)    rho(x, 1, c)
-``cauchy``         log(z^2 / 2 + 1)                    rho(x, 0, c)
-``geman_mcclure``  2 z^2 / (z^2 + 4)                   rho(x, -2, c)
-``welsch``         1 - exp(-z^2 / 2)                   rho(x, -inf, c)
-``huber``          ``F.huber_loss(delta)``             not a case of rho (its C1 cousin is
-``smooth_l1``      ``F.smooth_l1_loss(beta)``          charbonnier); huber = beta smooth_l1
-``general``        rho(x, alpha, c)                    itself
-=================  ==================================  ======================================
+====================  ==================================  ===================================
+name                  value                               relation to rho
+====================  ==================================  ===================================
+``l2``, ``mse``       x^2 (exactly ``F.mse_loss``)        2 rho(x, 2, 1)
+``l1``                |x| (exactly ``F.l1_loss``)         lim_{c -> 0} c rho(x, 1, c)
+``charbonnier``,      sqrt(z^2 + 1) - 1 (pseudo-Huber)    rho(x, 1, c)
+``smooth-l1``
+``cauchy``            log(z^2 / 2 + 1)                    rho(x, 0, c)
+``geman-mcclure``     2 z^2 / (z^2 + 4)                   rho(x, -2, c)
+``welsch``            1 - exp(-z^2 / 2)                   rho(x, -inf, c)
+``huber``             ``F.huber_loss(delta)``             not a case of rho (its C1 cousin is
+``torch-smooth-l1``   ``F.smooth_l1_loss(beta)``          charbonnier); huber = beta torch-
+                                                          smooth-l1
+``general``           rho(x, alpha, c)                    itself
+====================  ==================================  ===================================
 
-The seed's "smooth L1 defined in Barron" is Barron's alpha = 1 case, i.e. ``charbonnier``.
+``smooth-l1`` is the "smooth L1 (defined in [Barron 2019])" of seed 000: Barron's alpha = 1
+case, the Charbonnier / pseudo-Huber loss, which is quadratic near 0 and linear in |x| far from
+it. torch's ``SmoothL1Loss`` (quadratic below ``beta``, then linear; a rescaled Huber loss) is a
+different function and is registered as ``torch-smooth-l1``.
+
+Registry names are hyphenated; `get_loss` and membership tests in `LOSSES` also accept the
+underscore spelling (``geman_mcclure``), which is read as the hyphenated one.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import warnings
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +54,7 @@ __all__ = [
     "L1Loss",
     "L2Loss",
     "SmoothL1Loss",
+    "TorchSmoothL1Loss",
     "WelschLoss",
     "cauchy_loss",
     "charbonnier_loss",
@@ -55,6 +66,7 @@ __all__ = [
     "l2_loss",
     "reduce",
     "smooth_l1_loss",
+    "torch_smooth_l1_loss",
     "welsch_loss",
 ]
 
@@ -134,12 +146,30 @@ def huber_loss(input, target=None, delta=1.0, reduction="mean") -> Tensor:
     return F.huber_loss(input, target, reduction=reduction, delta=delta)
 
 
-def smooth_l1_loss(input, target=None, beta=1.0, reduction="mean") -> Tensor:
-    """Smooth L1: 0.5 x^2 / beta for |x| < beta, else |x| - 0.5 beta; ``F.smooth_l1_loss``."""
+def torch_smooth_l1_loss(input, target=None, beta=1.0, reduction="mean") -> Tensor:
+    """torch's smooth L1: 0.5 x^2 / beta for |x| < beta, else |x| - 0.5 beta
+    (``F.smooth_l1_loss``; registry name ``torch-smooth-l1``). Not seed 000's smooth L1, which
+    is Barron's alpha = 1 case (`charbonnier_loss`, registry name ``smooth-l1``)."""
     check_reduction(reduction)
     if target is None:
         target = torch.zeros_like(input)
     return F.smooth_l1_loss(input, target, reduction=reduction, beta=beta)
+
+
+_SMOOTH_L1_RENAMED = (
+    "{old} is deprecated: it is torch's smooth L1 and is now {new}; the registry name "
+    "'smooth-l1' is Barron's alpha = 1 loss (charbonnier_loss / CharbonnierLoss)"
+)
+
+
+def smooth_l1_loss(input, target=None, beta=1.0, reduction="mean") -> Tensor:
+    """Deprecated name of `torch_smooth_l1_loss`."""
+    warnings.warn(
+        _SMOOTH_L1_RENAMED.format(old="smooth_l1_loss", new="torch_smooth_l1_loss"),
+        FutureWarning,
+        stacklevel=2,
+    )
+    return torch_smooth_l1_loss(input, target, beta, reduction)
 
 
 class _NamedLoss(nn.Module):
@@ -185,7 +215,12 @@ class _ScaledLoss(_NamedLoss):
 
 
 class CharbonnierLoss(_ScaledLoss):
-    """rho(x, 1, c) = sqrt((x/c)^2 + 1) - 1 (pseudo-Huber)."""
+    """rho(x, 1, c) = sqrt((x/c)^2 + 1) - 1 (Charbonnier / pseudo-Huber; Barron 2019, Sec. 2).
+
+    Registered as ``charbonnier`` and as ``smooth-l1``: it is the "smooth L1 (defined in
+    [Barron 2019])" of seed 000, quadratic near 0 and linear in |x| far from it. torch's
+    ``SmoothL1Loss`` is another function (`TorchSmoothL1Loss`, ``torch-smooth-l1``).
+    """
 
     alpha = 1.0
 
@@ -232,33 +267,79 @@ class HuberLoss(_NamedLoss):
         return huber_loss(input, target, self.delta, self.reduction)
 
 
-class SmoothL1Loss(_NamedLoss):
-    """``nn.SmoothL1Loss(beta)``."""
+class TorchSmoothL1Loss(_NamedLoss):
+    """``nn.SmoothL1Loss(beta)`` (registry name ``torch-smooth-l1``); not seed 000's smooth L1,
+    which is `CharbonnierLoss` (``smooth-l1``)."""
 
     def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.beta = float(beta)
 
     def forward(self, input: Tensor, target: Tensor | None = None) -> Tensor:
-        return smooth_l1_loss(input, target, self.beta, self.reduction)
+        return torch_smooth_l1_loss(input, target, self.beta, self.reduction)
 
 
-LOSSES: dict[str, type[nn.Module]] = {
-    "l2": L2Loss,
-    "mse": L2Loss,
-    "l1": L1Loss,
-    "charbonnier": CharbonnierLoss,
-    "cauchy": CauchyLoss,
-    "geman_mcclure": GemanMcClureLoss,
-    "welsch": WelschLoss,
-    "huber": HuberLoss,
-    "smooth_l1": SmoothL1Loss,
-    "general": GeneralLoss,
-}
+class SmoothL1Loss(TorchSmoothL1Loss):
+    """Deprecated name of `TorchSmoothL1Loss`."""
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
+        warnings.warn(
+            _SMOOTH_L1_RENAMED.format(old="SmoothL1Loss", new="TorchSmoothL1Loss"),
+            FutureWarning,
+            stacklevel=2,
+        )
+        super().__init__(beta, reduction)
+
+
+def canonical_name(name: str) -> str:
+    """The registry spelling of a loss name: underscores read as hyphens."""
+    return name.replace("_", "-") if isinstance(name, str) else name
+
+
+class LossRegistry(dict):
+    """A dict of hyphenated loss names whose lookups also accept the underscore spelling.
+
+    ``registry["geman_mcclure"]``, ``"geman_mcclure" in registry`` and ``registry.get`` read
+    the name as ``geman-mcclure``; iteration and listings show only the hyphenated names.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, type[nn.Module]]]) -> None:
+        items = list(items)
+        for name, _ in items:
+            if name != canonical_name(name):
+                raise ValueError(f"loss names are hyphenated; got {name!r}")
+        super().__init__(items)
+
+    def __getitem__(self, name: str):
+        return super().__getitem__(canonical_name(name))
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(canonical_name(name))
+
+    def get(self, name: str, default=None):
+        return super().get(canonical_name(name), default)
+
+
+LOSSES: dict[str, type[nn.Module]] = LossRegistry(
+    [
+        ("l2", L2Loss),
+        ("mse", L2Loss),
+        ("l1", L1Loss),
+        ("charbonnier", CharbonnierLoss),
+        ("smooth-l1", CharbonnierLoss),
+        ("cauchy", CauchyLoss),
+        ("geman-mcclure", GemanMcClureLoss),
+        ("welsch", WelschLoss),
+        ("huber", HuberLoss),
+        ("torch-smooth-l1", TorchSmoothL1Loss),
+        ("general", GeneralLoss),
+    ]
+)
 
 
 def get_loss(name: str, **kwargs) -> nn.Module:
-    """The loss module registered as ``name`` (see ``LOSSES``), built with ``kwargs``.
+    """The loss module registered as ``name`` (see ``LOSSES``; ``_`` reads as ``-``), built
+    with ``kwargs``.
 
     An unknown name raises `UnknownNameError` listing the valid ones; an unknown keyword
     raises `ConfigError` listing the accepted ones.

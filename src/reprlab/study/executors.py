@@ -2,7 +2,9 @@
 
 ``local``: ``jobs`` at a time; one job runs in this process, more run in a pool of spawned
 processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe the
-machine. ``ray``: each run is a Ray task asking for the same number of CPUs, on the cluster at
+machine, and each given its own GPU (``CUDA_VISIBLE_DEVICES``, round robin) when there are
+GPUs. ``ray``: each run is a Ray task asking for the same number of CPUs, and one GPU when the
+cluster has GPUs, on the cluster at
 ``address`` (a local Ray instance when none is given); run directories must then lie on a
 file system every node shares.
 """
@@ -36,8 +38,40 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or cpu_count()) // max(1, jobs))
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: die with the parent (Linux), and limit threads to ``threads``."""
+def gpu_slots(jobs: int, gpus: int) -> list[str]:
+    """The GPU of each of ``jobs`` local jobs: ``0, 1, ..., gpus - 1, 0, ...`` (empty without
+    GPUs)."""
+    return [str(job % gpus) for job in range(jobs)] if gpus > 0 else []
+
+
+def _gpu_queue(context, jobs: int):
+    """A queue of ``gpu_slots`` for the pool's workers to take one each; ``None`` without
+    GPUs (``torch.cuda.device_count`` reads the driver without starting CUDA here)."""
+    import torch
+
+    slots = gpu_slots(jobs, torch.cuda.device_count())
+    if not slots:
+        return None
+    queue = context.Queue()
+    for slot in slots:
+        queue.put(slot)
+    return queue
+
+
+def claim_gpu(queue) -> None:
+    """Make this process see only the next GPU of ``queue`` (before CUDA starts in it)."""
+    if queue is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = queue.get()
+
+
+def gpus_per_task(resources: dict) -> int:
+    """A Ray task's ``num_gpus``: 1 on a cluster with GPUs, else 0."""
+    return 1 if resources.get("GPU", 0) >= 1 else 0
+
+
+def _init_worker(threads: int, gpus=None) -> None:
+    """Pool initializer: die with the parent (Linux), limit threads to ``threads``, and take
+    a GPU from the ``gpus`` queue when there is one."""
     try:
         import ctypes
         import signal
@@ -45,6 +79,7 @@ def _init_worker(threads: int) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
+    claim_gpu(gpus)
     set_threads(threads)
 
 
@@ -74,11 +109,12 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
         finally:
             torch.set_num_threads(previous)
         return
+    context = get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=get_context("spawn"),
+        mp_context=context,
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, _gpu_queue(context, jobs)),
     ) as pool:
         futures = {pool.submit(execute_run, {**task, "threads": threads}): task for task in tasks}
         pending = set(futures)
@@ -113,7 +149,8 @@ def run_ray(
     try:
         # a task must fit the cluster: never ask for more CPUs than it has
         threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
-        remote = ray.remote(num_cpus=threads, max_retries=0)(execute_run)
+        gpus = gpus_per_task(ray.cluster_resources())
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(execute_run)
         refs = {remote.remote({**task, "threads": threads}): task for task in tasks}
         pending = list(refs)
         while pending:

@@ -3,11 +3,15 @@
 A checkpoint holds the model, optimiser and schedule states, every RNG state (Python, NumPy,
 torch CPU and CUDA), the number of finished epochs and steps, the metrics history, and the
 states of the callbacks (the caller's under ``callbacks``, the model's ``training_callbacks``
-under ``model_callbacks``) and of the training loader, so a resumed run continues exactly.
+under ``model_callbacks``) and of the training loader, so a resumed run continues exactly,
+and the type of the device it was written on. Resuming on another device type (a checkpoint
+written on a GPU, resumed on the CPU, or back) works but warns: GPU kernels and CPU kernels
+round differently, so the run is not promised to match an uninterrupted one bit for bit.
 Where a run keeps its checkpoint is ``RunDir.last_checkpoint``'s knowledge.
 """
 
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +42,39 @@ def set_rng_state(state: dict[str, Any]) -> None:
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_available():  # as many GPUs as both runs see
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+class DeviceMismatchWarning(UserWarning):
+    """A checkpoint resumed on another device type than the one that wrote it."""
+
+
+def check_device(checkpoint: dict[str, Any], device: str | torch.device) -> None:
+    """Warn (``DeviceMismatchWarning``) when ``checkpoint`` was written on another device type
+    than ``device``; checkpoints without a recorded device are taken as CPU ones."""
+    saved, now = checkpoint.get("device", "cpu"), torch.device(device).type
+    if saved != now:
+        warnings.warn(
+            f"resuming on {now} a checkpoint written on {saved}: training continues, but the "
+            "results are not promised to be bit-identical to an uninterrupted run",
+            DeviceMismatchWarning,
+            stacklevel=3,
+        )
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic.torch_save(state, path)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint at ``path``; a missing or unreadable file is a ``ReprlabError``."""
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint at ``path`` with its tensors on ``map_location``; a missing or
+    unreadable file is a ``ReprlabError``."""
     if not path.is_file():
         raise ReprlabError(f"no checkpoint at {str(path)!r}; train the run first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated file, foreign pickle
         line = " ".join(str(error).split())[:200]
         raise ReprlabError(f"cannot read checkpoint {str(path)!r}: {line}") from None

@@ -73,6 +73,7 @@ class TrainConfig(_Section):
     strategy: str = Field("auto", description="Fabric strategy, e.g. ddp")
     num_nodes: int = Field(1, ge=1, description="nodes of a multi-node strategy")
     precision: str = Field("32-true", description="Fabric precision, e.g. bf16-mixed")
+    compile: bool = Field(False, description="torch.compile the model's loss (slow first steps)")
     loggers: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(
         default_factory=list,
         description="also log each epoch to tensorboard (RUN/logs/tensorboard), wandb "

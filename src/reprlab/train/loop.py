@@ -23,8 +23,15 @@ from torch import Tensor
 from reprlab.callbacks import Callback
 from reprlab.errors import ConfigError
 from reprlab.rundir import RunDir
-from reprlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reprlab.train.checkpoint import (
+    check_device,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from reprlab.train.config import RunConfig
+from reprlab.train.device import compile_loss, configure_backends, use_channels_last
 from reprlab.train.loggers import RunLog
 from reprlab.train.progress import TrainingProgress
 
@@ -145,12 +152,23 @@ def make_scheduler(optimizer: torch.optim.Optimizer, train):
     return None
 
 
-def default_loader(split, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool, device):
+def default_loader(
+    split,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    drop_last: bool,
+    device,
+    channels_last: bool = False,
+):
+    """A ``BatchLoader`` on ``device``, the split resident there when it fits."""
     from reprlab.data import BatchLoader
 
     return BatchLoader(
-        split, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last, device=device
-    )
+        split, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last, device=device,
+        channels_last=channels_last,
+    )  # fmt: skip
 
 
 def _check_window(window: list[Tensor], first_step: int) -> Tensor:
@@ -213,11 +231,17 @@ def fit(
     if fabric.world_size > 1:
         fabric.launch()
     seed_everything(tc.seed)
-    parts = _parts(model, dataset, config, callbacks, fabric.device)
-    val_loader = _val_loader(dataset, tc, fabric.device)
+    configure_backends(fabric.device)
+    channels_last = use_channels_last(model, fabric.device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    parts = _parts(model, dataset, config, callbacks, fabric.device, channels_last)
+    val_loader = _val_loader(dataset, tc, fabric.device, channels_last)
     optimizer = make_optimizer(model, tc)
     model, optimizer = fabric.setup(model, optimizer)
     model.mark_forward_method("loss")
+    if tc.compile:
+        compile_loss(parts.model)
     state = FitState(model, optimizer, make_scheduler(optimizer, tc), fabric, config, run.path)
     if checkpoint is not None:
         _restore(state, parts, checkpoint, run)
@@ -259,12 +283,12 @@ def _checkpoint_to_resume(run: RunDir, resume: bool) -> dict[str, Any] | None:
     return load_checkpoint(run.last_checkpoint)
 
 
-def _val_loader(dataset, tc, device):
+def _val_loader(dataset, tc, device, channels_last: bool = False):
     if "val" not in dataset.splits:
         return None
     return default_loader(
         dataset.val, tc.eval_batch_size, shuffle=False, seed=tc.seed, drop_last=False,
-        device=device,
+        device=device, channels_last=channels_last,
     )  # fmt: skip
 
 
@@ -284,7 +308,9 @@ class _Parts:
         return self.user_callbacks + self.model_callbacks
 
 
-def _parts(model, dataset, config: RunConfig, callbacks: Sequence[Callback], device) -> _Parts:
+def _parts(
+    model, dataset, config: RunConfig, callbacks: Sequence[Callback], device, channels_last=False
+) -> _Parts:
     """The model's own ``train_loader`` if it has one, else a shuffled ``BatchLoader``; the
     caller's callbacks, and the model's ``training_callbacks``."""
     tc = config.train
@@ -293,7 +319,7 @@ def _parts(model, dataset, config: RunConfig, callbacks: Sequence[Callback], dev
     else:
         loader = default_loader(
             dataset.train, tc.batch_size, shuffle=True, seed=tc.seed, drop_last=tc.drop_last,
-            device=device,
+            device=device, channels_last=channels_last,
         )  # fmt: skip
     own = model.training_callbacks(dataset, config) if hasattr(model, "training_callbacks") else []
     return _Parts(model, loader, list(callbacks), list(own))
@@ -316,13 +342,16 @@ def _save(state: FitState, parts: _Parts) -> None:
                 "step": state.step,
                 "history": state.history,
                 "rng": rng_state(),
+                "device": state.fabric.device.type,
             },
         )
     state.fabric.barrier()
 
 
 def _restore(state: FitState, parts: _Parts, checkpoint: dict[str, Any], run: RunDir) -> None:
-    """Put every state ``_save`` wrote back in place."""
+    """Put every state ``_save`` wrote back in place (warning when the checkpoint was written
+    on another device type)."""
+    check_device(checkpoint, state.fabric.device)
     parts.model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.scheduler is not None:

@@ -15,7 +15,9 @@ def fid(ctx: EvalContext) -> dict:
         from reprlab.data import load_dataset
 
         source = resized_dataset(load_dataset(ctx.fid_data), ctx.dataset.image_shape)
-    extractor, info = domain_classifier(source, ctx.seed, ctx.fid_epochs, ctx.fid_min_steps)
+    extractor, info = domain_classifier(
+        source, ctx.seed, ctx.fid_epochs, ctx.fid_min_steps, ctx.device
+    )
     real = ctx.split().images
     out = {"reconstruction": frechet(extractor, real, ctx.reconstructions().clamp(0, 1)), **info}
     try:
