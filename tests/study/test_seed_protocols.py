@@ -86,13 +86,6 @@ def test_000_compares_vae_and_vqvae_on_every_loss_with_the_seeds_headline():
     assert _cell_config("robust-vae", "full", model="vqvae", loss="mse").model.name == "vqvae"
 
 
-def _has_hyphenated_losses() -> bool:
-    from reprlab.losses import LOSSES
-
-    return "smooth-l1" in LOSSES and "geman-mcclure" in LOSSES
-
-
-@pytest.mark.skipif(not _has_hyphenated_losses(), reason="needs the hyphenated loss names")
 def test_000_smooth_l1_row_is_barrons_alpha_1_loss():
     config = _cell_config("robust-vae", "full", model="vae", loss="smooth-l1")
     model = build_model(config.model, _Shape((1, 28, 28)))
