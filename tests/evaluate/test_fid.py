@@ -98,6 +98,23 @@ def test_domain_classifier_trains_caches_and_separates(tmp_path, monkeypatch):
     assert near < far
 
 
+def test_resized_dataset_matches_the_evaluated_shape():
+    from reprlab.data import load_dataset
+    from reprlab.evaluate.fid import resized_dataset
+
+    digits = load_dataset("digits")
+    colour = resized_dataset(digits, (3, 16, 16))
+    assert colour.name == "digits@3x16x16" and colour.image_shape == (3, 16, 16)
+    assert colour.train.images.dtype == torch.uint8
+    assert torch.equal(colour.train.labels, digits.train.labels)
+    # grey repeated into three equal channels; a constant image stays constant
+    assert torch.equal(colour.train.images[:, 0], colour.train.images[:, 2])
+    same = resized_dataset(digits, digits.image_shape)
+    assert torch.equal(same.test.images, digits.test.images)
+    grey = resized_dataset(colour, (1, 8, 8))
+    assert grey.image_shape == (1, 8, 8)
+
+
 def test_cpu_classifier_cache_key_is_unchanged_and_a_gpu_one_is_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRLAB_CACHE_DIR", str(tmp_path))
     data = ToyDataset()

@@ -115,7 +115,21 @@ def test_unsupervised_accuracy_brute_force_matching():
         sum(perm[a] == y for a, y in zip(assigned, labels))
         for perm in itertools.permutations(range(4))
     )
-    assert unsupervised_accuracy(*t(emb, labels), seed=3) == pytest.approx(best / 60)
+    got = unsupervised_accuracy(*t(emb, labels), seed=3, assignment="hungarian")
+    assert got == pytest.approx(best / 60)
+
+
+def test_unsupervised_accuracy_greedy_is_the_majority_class_of_each_cluster():
+    # seed 003: "greedily assign classes to clusters based on the class of samples that fall in
+    # that cluster"; two clusters may take the same class, which one-to-one matching forbids
+    emb, labels, _, _ = case(8, n=60, classes=4)
+    assigned = KMeans(4, n_init=10, random_state=3).fit_predict(emb)
+    expected = sum(max(np.sum(labels[assigned == c] == y) for y in range(4)) for c in range(4)) / 60
+    assert unsupervised_accuracy(*t(emb, labels), seed=3) == pytest.approx(expected)
+    hungarian = unsupervised_accuracy(*t(emb, labels), seed=3, assignment="hungarian")
+    assert hungarian <= expected
+    with pytest.raises(ValueError, match="greedy"):
+        unsupervised_accuracy(*t(emb, labels), assignment="best")
 
 
 def test_unsupervised_accuracy_known_case():
@@ -125,6 +139,7 @@ def test_unsupervised_accuracy_known_case():
     emb = centres[np.repeat([0, 1, 2], 10)] + rng.normal(size=(30, 2))
     labels[:2] = 1  # two examples of class 1 sit in class 2's blob
     assert unsupervised_accuracy(*t(emb, labels)) == pytest.approx(28 / 30)
+    assert unsupervised_accuracy(*t(emb, labels), assignment="hungarian") == pytest.approx(28 / 30)
 
 
 class FlattenEmbedder(torch.nn.Module):
@@ -157,7 +172,11 @@ def test_metric_accuracies_combine_the_five():
     index = per_class_kmeans(emb["train"], dataset.splits["train"].labels, 2, seed=4)
     assert set(got) == {
         f"{name}_accuracy_{s}"
-        for name in ("batch", "simple", "magnet", "repmet", "unsupervised")
+        for name in ("batch", "simple", "magnet", "repmet", "unsupervised", "hungarian")
+        for s in ("train", "test")
+    } | {
+        f"{name}_error_{s}"
+        for name in ("simple", "magnet", "repmet", "unsupervised")
         for s in ("train", "test")
     }
     for s in ("train", "test"):
@@ -165,9 +184,37 @@ def test_metric_accuracies_combine_the_five():
         args = emb[s], y, index.centers, index.labels
         assert got[f"simple_accuracy_{s}"] == simple_accuracy(*args)
         assert got[f"magnet_accuracy_{s}"] == magnet_accuracy(*args, index.variance, 3)
-        assert got[f"repmet_accuracy_{s}"] == repmet_accuracy(
-            *args, sigma=float(np.sqrt(index.variance))
-        )
+        # seed 003: the RepMet accuracy's sigma^2 is 0.5 for every model
+        assert got[f"repmet_accuracy_{s}"] == repmet_accuracy(*args, sigma=float(np.sqrt(0.5)))
         assert got[f"unsupervised_accuracy_{s}"] == unsupervised_accuracy(emb[s], y, seed=4)
+        assert got[f"hungarian_accuracy_{s}"] == unsupervised_accuracy(
+            emb[s], y, seed=4, assignment="hungarian"
+        )
+        for name in ("simple", "magnet", "repmet", "unsupervised"):
+            assert got[f"{name}_error_{s}"] == 1 - got[f"{name}_accuracy_{s}"]
         assert 0.5 < got[f"batch_accuracy_{s}"] <= 1
         assert got[f"simple_accuracy_{s}"] > 0.5  # three separated classes, chance is 1/3
+
+
+class RepresentativeEmbedder(FlattenEmbedder):
+    """A flatten embedder with RepMet-style representatives (one per class)."""
+
+    def __init__(self, representatives):
+        super().__init__()
+        self.objective = SimpleNamespace(
+            loss=SimpleNamespace(
+                representatives=representatives, rep_labels=torch.arange(3), sigma=0.5
+            )
+        )
+
+
+def test_batch_accuracy_of_a_representative_model_uses_its_representatives():
+    # representatives that send every example to the wrong class: batch accuracy from them is
+    # 0, while in-batch cluster means (the Magnet definition) would classify well
+    dataset = SimpleNamespace(splits={"train": image_split(0), "test": image_split(1)})
+    emb = dataset.splits["train"].images.flatten(1).float() / 255
+    means = torch.stack([emb[dataset.splits["train"].labels == c].mean(0) for c in range(3)])
+    wrong = means[[1, 2, 0]]  # class c's representative sits on class c+1's examples
+    got = metric_accuracies(RepresentativeEmbedder(wrong), dataset, seed=4, splits=("train",))
+    assert got["batch_accuracy_train"] == 0.0
+    assert got["simple_accuracy_train"] == 0.0

@@ -2,6 +2,7 @@
 torch probes through their objective (logistic regression), their validation choices
 (recomputed by brute force with scikit-learn) and their digits accuracy (within 2 points)."""
 
+import sys
 from functools import partial
 
 import numpy as np
@@ -59,7 +60,7 @@ def boosting_reference():
     except ImportError:
         return HistGradientBoostingClassifier(early_stopping=True, random_state=0)
     return CatBoostClassifier(
-        iterations=500, depth=4, random_seed=0, verbose=False, thread_count=1,
+        iterations=500, depth=3, random_seed=0, verbose=False, thread_count=1,
         allow_writing_files=False,
     )  # fmt: skip
 
@@ -223,6 +224,29 @@ def test_torch_label_tensors_from_load_dataset(digits):
     as_arrays = logistic_probe(*(a.numpy() for a in digits))
     assert as_tensors == as_arrays
     assert as_tensors["accuracy"] > 0.9
+
+
+def test_boosting_is_catboost_at_depth_3_or_a_named_substitute(codes, monkeypatch):
+    catboost = pytest.importorskip("catboost")
+    ours = boosting_probe(*codes)
+    model = catboost.CatBoostClassifier(
+        iterations=500,
+        depth=3,
+        random_seed=0,
+        verbose=False,
+        thread_count=1,
+        allow_writing_files=False,
+    )  # seed 001: max_depth=3
+    ref = reference(model, codes)
+    assert ours["accuracy"] == pytest.approx(ref["accuracy"])
+    assert ours["cross_entropy"] == pytest.approx(ref["cross_entropy"], rel=1e-6)
+    assert (ours["model"], ours["catboost"]) == ("catboost", 1.0)
+    monkeypatch.setitem(sys.modules, "catboost", None)  # not installed: the substitute runs
+    substitute = boosting_probe(*codes)
+    ref = reference(HistGradientBoostingClassifier(early_stopping=True, random_state=0), codes)
+    assert substitute["accuracy"] == pytest.approx(ref["accuracy"])
+    assert (substitute["model"], substitute["catboost"]) == ("hist_gradient_boosting", 0.0)
+    assert substitute["accuracy"] > 0.6
 
 
 def test_unseen_test_class_gets_clipped_probability(codes):

@@ -66,7 +66,9 @@ def test_evaluate_loaded_computes_named_metrics(small_digits):
     assert out["reconstruction"] == pytest.approx(
         reconstruction_scores(images.numpy(), reconstruct(model, small_digits.test).numpy())
     )
-    assert set(out["neighbours"]) == {"l1", "l2"}
+    # the evaluated split and its size N (score@k's chance level is k / (N - 1)), seed 004
+    assert set(out["neighbours"]) == {"n", "split", "l1", "l2"}
+    assert (out["neighbours"]["n"], out["neighbours"]["split"]) == (len(small_digits.test), "test")
     assert set(out["neighbours"]["l2"]) == {
         "per_label",
         "score@5",
@@ -145,22 +147,21 @@ def test_eval_command_on_a_trained_run_merges_metrics_and_draws(tmp_path, capsys
 
 
 def test_sampled_and_pixel_probes_match_the_probe_on_those_inputs(small_digits):
+    from reprlab.evaluate.pixel_probe import pixel_probe
     from reprlab.evaluate.probes import mlp_probe
 
     vae = model_for(small_digits, name="vae")
-    out = evaluate_loaded(vae, small_digits, ["probe-mlp-sampled", "probe-pixels"], {"seed": 1})
+    options = {"seed": 1, "fid_epochs": 1, "fid_min_steps": 100}
+    out = evaluate_loaded(vae, small_digits, ["probe-mlp-sampled", "probe-pixels"], options)
     train, test = small_digits.train, small_digits.test
     sampled = mlp_probe(
         embed(vae, train, sample=True, seed=1).numpy(), train.labels.numpy(),
         embed(vae, test, sample=True, seed=1).numpy(), test.labels.numpy(),
         num_classes=10, seed=1,
     )  # fmt: skip
-    assert out["probe-mlp-sampled"] == sampled  # the same call on the same codes
-    pixels = mlp_probe(
-        train.images.reshape(len(train), -1).float().div(255).numpy(), train.labels.numpy(),
-        test.images.reshape(len(test), -1).float().div(255).numpy(), test.labels.numpy(),
-        num_classes=10, seed=1,
-    )  # fmt: skip
+    assert out["probe-mlp-sampled"] == sampled
+    # seed 001's reference: a small conv classifier on the raw images
+    pixels = pixel_probe(small_digits, test, seed=1, epochs=1, min_steps=100)
     assert out["probe-pixels"] == pixels
     assert out["probe-pixels"]["accuracy"] > 0.8  # digits are easy from pixels
     ae = model_for(small_digits, name="ae")

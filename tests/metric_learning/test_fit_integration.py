@@ -144,15 +144,15 @@ def test_baselines_train_on_class_balanced_batches_and_beat_untrained(tmp_path, 
 def test_repmet_seeds_representatives_at_fit_start_and_learns(tmp_path):
     cfg = config("repmet", repmet_version=2, train={"lr": 3e-3})
     _, dataset, untrained = prepare(cfg)
-    (seeding,) = untrained.training_callbacks(dataset, cfg)
-    assert isinstance(seeding, SeedRepresentatives)
+    # RepMet trains on Magnet's cluster batches (seed 003), so the cluster refresh runs too
+    seeding, refresh = untrained.training_callbacks(dataset, cfg)
+    assert isinstance(seeding, SeedRepresentatives) and isinstance(refresh, ClusterRefresh)
     seeding.on_fit_start(None)  # k-means centres of the untrained embedding
     before = metric_accuracies(untrained, dataset, splits=("test",))
     result = train_run(cfg, tmp_path, progress=False)
     assert result.status == "done"
-    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model_callbacks"] == [
-        {"done": True}
-    ]
+    callbacks = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model_callbacks"]
+    assert callbacks[0] == {"done": True} and callbacks[1]["steps"] == result.steps
     model = load_run(tmp_path).model
     after = metric_accuracies(model, dataset, splits=("test",))
     # the representatives (not k-means) are the centres of the simple and RepMet accuracies

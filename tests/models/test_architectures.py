@@ -43,11 +43,16 @@ def test_mlp_is_seed_004_exactly():
 
 
 def test_conv_seed_001_spatial_latent_and_seed_000_dense_latent():
+    arch = build_architecture(ModelConfig(arch="conv"), (1, 64, 64))
+    assert arch.latent_shape == (64, 4, 4)  # seed 001 exactly: 64 maps of 4x4, no extra layer
+    assert isinstance(arch.decoder[0], nn.ConvTranspose2d)
     arch = build_architecture(ModelConfig(arch="conv"), (1, 28, 28))
-    assert arch.latent_shape == (64, 4, 4)
+    assert arch.latent_shape == (12, 4, 4)
     z = arch.encoder(torch.rand(2, 1, 28, 28))
-    assert z.shape == (2, 64, 4, 4)
+    assert z.shape == (2, 12, 4, 4)
     assert arch.decoder(z).shape == (2, 1, 28, 28)
+    legacy = build_architecture(ModelConfig(arch="conv", latent_ratio=None), (1, 28, 28))
+    assert legacy.latent_shape == (64, 4, 4)
     cfg = ModelConfig(arch="conv", latent_dim=128, channels=(32, 64, 128))
     arch = build_architecture(cfg, (3, 32, 32), code_multiplier=2)
     assert arch.encoder(torch.rand(2, 3, 32, 32)).shape == (2, 256)
@@ -57,9 +62,23 @@ def test_conv_seed_001_spatial_latent_and_seed_000_dense_latent():
 def test_conv_on_digits_and_hidden_noise():
     cfg = ModelConfig(arch="conv", channels=(8, 16))
     arch = build_architecture(cfg, (1, 8, 8), noise=0.05)
-    assert arch.latent_shape == (16, 2, 2)
+    assert arch.latent_shape == (4, 2, 2)
     assert sum(isinstance(m, GaussianNoise) for m in arch.encoder.modules()) == 2
     assert arch.decoder(arch.encoder(torch.rand(3, 1, 8, 8))).shape == (3, 1, 8, 8)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 64, 64), (1, 105, 105), (3, 32, 32)])
+def test_conv_latent_is_four_times_smaller_than_the_image(shape):
+    # seed 001: "4 times less information than the original image", at every image size
+    arch = build_architecture(ModelConfig(arch="conv"), shape, code_multiplier=2)
+    values = shape[0] * shape[1] * shape[2]
+    latent = arch.latent_shape[0] * arch.latent_shape[1] * arch.latent_shape[2]
+    assert max(arch.latent_shape[1:]) <= 4
+    assert values / latent == pytest.approx(4.0, rel=0.03)
+    x = torch.rand(2, *shape)
+    mean, _ = arch.encoder(x).chunk(2, dim=1)
+    assert mean.shape[1:] == arch.latent_shape
+    assert arch.decoder(mean).shape == x.shape
 
 
 def test_unknown_activation_lists_valid():

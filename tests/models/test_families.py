@@ -209,7 +209,11 @@ def test_vq_straight_through_reaches_the_encoder(digits_batch, digits_shape):
 
 def test_vq_picks_the_nearest_code_and_ema_moves_codes(digits_shape):
     cfg = ModelConfig(
-        name="vqvae", arch="conv", channels=(4,), vq={"codebook_size": 8, "ema": True}
+        name="vqvae",
+        arch="conv",
+        channels=(4,),
+        latent_ratio=None,
+        vq={"codebook_size": 8, "ema": True},
     )
     model = build_model(cfg, digits_shape)
     q = model.quantizer

@@ -104,9 +104,9 @@ def test_options_come_from_the_config_fields():
     "args, words",
     [
         (["--model", "vea"], ["--model", "vea", "ae, dae"]),
-        (["--arch", "transformer"], ["--arch", "'mlp', 'conv' or 'resnet18'"]),
+        (["--arch", "transformer"], ["--arch", "'mlp', 'conv', 'celeba-vae' or 'resnet18'"]),
         (["--arch", "resnet18"], ["--arch", "embedder", "'mlp' or 'conv'"]),
-        (["--objective", "arcface"], ["--objective", "'magnet', 'repmet', 'triplet'"]),
+        (["--objective", "arcface"], ["--objective", "'magnet', 'repmet', 'my-loss', 'triplet'"]),
         (["--model", "vae", "--objective", "magnet"], ["--objective", "--model embedder"]),
         (["--objective", "magnet", "--clusters-per-batch", "1"], ["--clusters-per-batch", "2"]),
         (["--objective", "repmet", "--repmet-version", "3"], ["--repmet-version", "'hinge'"]),

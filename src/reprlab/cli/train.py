@@ -74,7 +74,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 #: help of the fields whose config section gives no description
 HELP = {
     "model.metric.objective": "the objective (Magnet: Rippel et al. 2016; RepMet: Karlinsky "
-    "et al. 2019; batch-hard triplet margin and proxy-anchor: pytorch-metric-learning)",
+    "et al. 2019; my-loss: seed 003's own; batch-hard triplet margin and proxy-anchor: "
+    "pytorch-metric-learning)",
     "model.metric.embedding_dim": "embedding size",
     "model.metric.variance": "magnet: the variance term (paper: 2 sigma^2; tf-reference: "
     "2 sigma^4, the public TensorFlow code)",

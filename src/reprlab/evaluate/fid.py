@@ -8,7 +8,9 @@ epochs) and cached under ``cache_dir('fid')`` keyed by data set name and content
 classifier's name and test accuracy go into the results beside the distance. Training and
 feature extraction run on ``device`` (the evaluated model's), with the training images
 resident there; a classifier trained on a GPU is cached apart from the CPU one, whose numbers
-stay bit-identical from run to run.
+stay bit-identical from run to run. The classifier may instead be trained on another named
+data set (seed 001 used one trained on MNIST), its images resized to the evaluated images'
+shape (`resized_dataset`).
 """
 
 import math
@@ -164,6 +166,32 @@ def domain_classifier(
     torch_save(model.state_dict(), weights)
     write_json(info_path, info)
     return model, info
+
+
+def resized_dataset(dataset, image_shape: tuple[int, int, int]):
+    """``dataset`` with every split's images resized to ``image_shape``'s H x W (bilinear,
+    antialiased) and its channels matched to C (grey repeated to colour, colour averaged to
+    grey), still uint8, named ``NAME@CxHxW``."""
+    from reprlab.data.types import Dataset, Split
+
+    c, h, w = image_shape
+
+    def convert(images: torch.Tensor) -> torch.Tensor:
+        x = images.float()
+        if x.shape[1] != c:
+            x = x.mean(1, keepdim=True) if c == 1 else x.mean(1, keepdim=True).expand(-1, c, -1, -1)
+        if tuple(x.shape[2:]) != (h, w):
+            parts = [
+                nn.functional.interpolate(
+                    x[s : s + 1000], size=(h, w), mode="bilinear", antialias=True
+                )
+                for s in range(0, len(x), 1000)
+            ]
+            x = torch.cat(parts)
+        return x.round().clamp(0, 255).to(torch.uint8).contiguous()
+
+    splits = {name: Split(convert(s.images), s.labels) for name, s in dataset.splits.items()}
+    return Dataset(f"{dataset.name}@{c}x{h}x{w}", splits, dataset.classes, dataset.source)
 
 
 def fid(extractor: DomainClassifier, real_images, other_images) -> float:

@@ -13,6 +13,7 @@ OPTIONS = {
     "batch_size": (500, "images per batch when embedding"),
     "fid_epochs": (3, "epochs of the FID feature classifier"),
     "fid_min_steps": (1000, "at least this many steps for the FID classifier (small data sets)"),
+    "fid_data": (None, "data set the FID classifier trains on, resized (None: the evaluated one)"),
     "prior_samples": (10000, "prior samples for FID (at most the split's size)"),
     "projection": ("auto", "figures: 2-D projection, auto (UMAP if installed, else t-SNE), pca"),
     "trim": (0.05, "figures: fraction of outlying codes left off the MDS sphere"),

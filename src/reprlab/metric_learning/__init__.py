@@ -7,6 +7,7 @@ from reprlab.metric_learning.clusters import ClusterIndex, per_class_kmeans
 from reprlab.metric_learning.objectives import (
     OBJECTIVES,
     MagnetObjective,
+    MyLossObjective,
     ProxyAnchorObjective,
     RepMetObjective,
     TripletObjective,
@@ -19,6 +20,7 @@ __all__ = [
     "MagnetBatchLoader",
     "MagnetBatchSampler",
     "MagnetObjective",
+    "MyLossObjective",
     "ProxyAnchorObjective",
     "RepMetObjective",
     "TripletObjective",

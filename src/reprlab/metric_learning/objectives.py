@@ -7,6 +7,8 @@ representatives, proxy-anchor proxies) belong to the model and are trained with 
 - ``magnet``: `reprlab.losses.magnet.magnet_loss` (Rippel et al. 2016); keeps the running mean
   of the batch sigma^2 over training for the Magnet accuracy (paper eq. 6);
 - ``repmet``: `reprlab.losses.repmet.RepMetLoss` (Karlinsky et al. 2019);
+- ``my-loss``: seed 003's "My Loss" (`reprlab.losses.my_loss.MyLoss`), a margin between each
+  representative's farthest own-class sample and the other classes' samples;
 - ``triplet``: pytorch-metric-learning's ``TripletMarginLoss`` on the triplets of its
   ``BatchHardMiner`` (Hermans et al. 2017, "In Defense of the Triplet Loss");
 - ``proxy-anchor``: pytorch-metric-learning's ``ProxyAnchorLoss`` (Kim et al. 2020).
@@ -18,6 +20,7 @@ from pytorch_metric_learning import miners as pml_miners
 from torch import Tensor, nn
 
 from reprlab.losses.magnet import Variance, magnet_terms
+from reprlab.losses.my_loss import MyLoss
 from reprlab.losses.repmet import RepMetLoss, Version
 
 
@@ -58,6 +61,21 @@ class RepMetObjective(nn.Module):
     ) -> None:
         super().__init__()
         self.loss = RepMetLoss(num_classes, reps_per_class, dim, version, sigma, alpha, seed=seed)
+
+    def forward(self, embeddings: Tensor, labels: Tensor, clusters: Tensor | None = None):
+        losses = self.loss.per_example(embeddings, labels)
+        return losses.mean(), losses
+
+
+class MyLossObjective(nn.Module):
+    """Seed 003's My Loss with ``num_classes * reps_per_class`` learnable representatives; its
+    batch accuracy is the nearest representative's class (as RepMet's)."""
+
+    def __init__(
+        self, num_classes: int, reps_per_class: int, dim: int, alpha: float = 1.0, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.loss = MyLoss(num_classes, reps_per_class, dim, alpha, seed=seed)
 
     def forward(self, embeddings: Tensor, labels: Tensor, clusters: Tensor | None = None):
         losses = self.loss.per_example(embeddings, labels)
@@ -106,6 +124,7 @@ class ProxyAnchorObjective(nn.Module):
 OBJECTIVES = {
     "magnet": MagnetObjective,
     "repmet": RepMetObjective,
+    "my-loss": MyLossObjective,
     "triplet": TripletObjective,
     "proxy-anchor": ProxyAnchorObjective,
 }

@@ -3,9 +3,12 @@
 ``mlp``: flatten, ``Linear`` layers through ``hidden`` to the latent, and the mirror image
 back (seed 004: 784-128-64-12-2 and 2-12-64-128-784). ``conv``: 3x3 stride-2 convolutions, one
 per entry of ``channels`` (each halves the spatial size, rounding up), then a linear head: a
-1x1 convolution to a spatial latent when ``latent_dim`` is None (seed 001: 64 maps of 4x4),
-or a ``Linear`` layer to a ``latent_dim`` vector (seed 000: 128). The decoders end without an
-activation; the model family applies the output activation.
+1x1 convolution to a spatial latent when ``latent_dim`` is None, or a ``Linear`` layer to a
+``latent_dim`` vector (seed 000: 128). The spatial latent holds ``latent_ratio`` times fewer
+values than the image (seed 001: 64 maps of 4x4 for 64x64 images, 4x fewer), so its number of
+maps follows the image size; when that number differs from the last stage's width, the
+decoder starts with a 1x1 convolution back to it. The decoders end without an activation;
+the model family applies the output activation.
 """
 
 import itertools
@@ -59,6 +62,15 @@ def conv_channels(cfg, image_shape) -> tuple[int, ...]:
     return (CONV_DEFAULT_WIDTH,) * stages
 
 
+def latent_maps(cfg, image_shape, latent_side: tuple[int, int], last: int) -> int:
+    """Maps of the spatial latent: ``round(C H W / (latent_ratio h w))`` (at least 1) for a
+    latent of ``h`` x ``w`` sites, or the last stage's width ``last`` when the ratio is None."""
+    if cfg.latent_ratio is None:
+        return last
+    sites = latent_side[0] * latent_side[1]
+    return max(1, round(math.prod(image_shape) / (cfg.latent_ratio * sites)))
+
+
 def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     c, h, w = image_shape
     channels = conv_channels(cfg, image_shape)
@@ -72,9 +84,12 @@ def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     ]
     last, (lh, lw) = channels[-1], sizes[-1]
     if cfg.latent_dim is None:  # spatial latent
-        latent_shape: tuple[int, ...] = (last, lh, lw)
-        head = nn.Conv2d(last, k * last, 1)
+        maps = latent_maps(cfg, image_shape, (lh, lw), last)
+        latent_shape: tuple[int, ...] = (maps, lh, lw)
+        head = nn.Conv2d(last, k * maps, 1)
         stem: list[nn.Module] = []
+        if maps != last:
+            stem = [nn.Conv2d(maps, last, 1), activation(cfg.activation)]
     else:
         latent_shape = (cfg.latent_dim,)
         head = nn.Sequential(nn.Flatten(), nn.Linear(last * lh * lw, k * cfg.latent_dim))
@@ -90,7 +105,38 @@ def _conv(cfg, image_shape, k: int, noise: float) -> Architecture:
     return Architecture(nn.Sequential(*down, head), nn.Sequential(*stem, *up), latent_shape)
 
 
-ARCHITECTURES = {"mlp": _mlp, "conv": _conv}
+CELEBA_LATENT = 16  # Barron 2019, VAE experiment
+CELEBA_DEPTHS = (32, 32, 64, 64, 128)  # then 4 x latent
+
+
+def _celeba_vae(cfg, image_shape, k: int, noise: float) -> Architecture:
+    c, h, w = image_shape
+    latent = cfg.latent_dim or CELEBA_LATENT
+    depths = [c, *CELEBA_DEPTHS, 4 * latent]
+    sizes = [(h, w)]
+    for _ in range(len(depths) - 1):
+        sizes.append(tuple(math.ceil(s / 2) for s in sizes[-1]))
+    down: list[nn.Module] = []
+    for a, b in itertools.pairwise(depths):
+        down += [nn.Conv2d(a, b, 5, stride=2, padding=2), nn.LeakyReLU()]
+    lh, lw = sizes[-1]
+    encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(depths[-1] * lh * lw, k * latent))
+    if (lh, lw) == (1, 1):
+        stem: list[nn.Module] = [nn.Unflatten(1, (latent, 1, 1))]
+    else:
+        stem = [nn.Linear(latent, latent * lh * lw), nn.Unflatten(1, (latent, lh, lw))]
+    widths = [latent, *reversed(CELEBA_DEPTHS), CELEBA_DEPTHS[0]]
+    up: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
+        size_in, size_out = sizes[len(sizes) - 1 - i], sizes[len(sizes) - 2 - i]
+        pad = tuple(o - (2 * s - 1) for o, s in zip(size_out, size_in))
+        up += [nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=pad)]
+        up += [nn.LeakyReLU()]
+    up.append(nn.Conv2d(widths[-1], c, 5, padding=2))
+    return Architecture(encoder, nn.Sequential(*stem, *up), (latent,))
+
+
+ARCHITECTURES = {"mlp": _mlp, "conv": _conv, "celeba-vae": _celeba_vae}
 
 
 def build_architecture(cfg, image_shape, code_multiplier: int = 1, noise: float = 0.0):

@@ -21,10 +21,12 @@ FAMILIES = ("ae", "dae", "sparse-l1", "sparse-kl", "vae", "vqvae", "embedder")
 class ModelConfig(BaseModel, extra="forbid"):
     """What to build. ``name`` is one of `FAMILIES`.
 
-    Architecture: ``arch`` is ``mlp`` or ``conv`` (and ``resnet18`` for the ``embedder``
-    family, whose widths and embedding size are in its ``metric`` section); ``latent_dim``
-    None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent of
-    ``channels[-1]`` maps at 4x4 or less, as in seed 001). ``output`` is the decoder's last
+    Architecture: ``arch`` is ``mlp``, ``conv`` or ``celeba-vae`` (seed 002's VAE; see
+    `reprlab.models.architectures`), and ``resnet18`` for the ``embedder`` family, whose
+    widths and embedding size are in its ``metric`` section; ``latent_dim``
+    None means the architecture's default (mlp: 2 as in seed 004; conv: a spatial latent at
+    4x4 or less holding ``latent_ratio`` = 4 times fewer values than the image, as in seed 001:
+    64 maps of 4x4 for 64x64 images). ``output`` is the decoder's last
     activation: ``sigmoid`` for images in [0, 1]; ``tanh`` models images scaled to [-1, 1] as
     in seed 004 (the model maps x to 2x - 1 on the way in, the loss compares in [-1, 1], and
     ``decode`` returns (tanh + 1) / 2); ``linear`` leaves the output unbounded.
@@ -40,17 +42,24 @@ class ModelConfig(BaseModel, extra="forbid"):
     name: str = Field(
         "ae", description="model family (embedder when a metric-learning option is given)"
     )
-    arch: Literal["mlp", "conv", "resnet18"] = Field(
-        "mlp", description="architecture; resnet18 (torchvision's ResNet-18 with its "
-        "classifier replaced by the embedding layer) is the embedder's only"
+    arch: Literal["mlp", "conv", "celeba-vae", "resnet18"] = Field(
+        "mlp", description="architecture; celeba-vae is seed 002's VAE; resnet18 "
+        "(torchvision's ResNet-18 with its classifier replaced by the embedding layer) is the "
+        "embedder's only"
     )  # fmt: skip
     latent_dim: int | None = Field(
-        None, ge=1, description="latent size (none: mlp 2, conv a spatial latent of the last "
-        "channels at 4x4)"
+        None, ge=1, description="latent size (none: mlp 2, conv a spatial latent at 4x4 with "
+        "latent_ratio times fewer values than the image, celeba-vae 16)"
     )  # fmt: skip
     hidden: tuple[int, ...] = Field((128, 64, 12), description="mlp widths (seed 004)")
     channels: tuple[int, ...] | None = Field(
         None, description="conv widths, one stride-2 stage each; None: 64 until 4x4 (seed 001)"
+    )
+    latent_ratio: float | None = Field(
+        4.0,
+        gt=0,
+        description="conv spatial latent: image values / latent values (seed 001: 4); "
+        "None: the last stage's width in maps",
     )
     activation: Literal["relu", "linear", "leaky_relu", "elu", "gelu", "silu", "tanh"] = Field(
         "relu", description="hidden activation"

@@ -2,11 +2,11 @@
 trained by one metric-learning objective (magnet | repmet | triplet | proxy-anchor) of
 `reprlab.metric_learning`, with its own batches and training callbacks.
 
-Magnet trains on Magnet batches (`MagnetBatchLoader`) with a cluster index refreshed every
-``refresh_every`` steps; the other objectives train on class-balanced batches
-(``samples_per_class`` examples of each class drawn, pytorch-metric-learning's m-per-class
-layout). RepMet's representatives start at per-class k-means centres when
-``seed_representatives`` is set.
+Magnet, RepMet and My Loss train on the same Magnet batches (`MagnetBatchLoader`: M clusters
+of D examples, seed 003) with a cluster index refreshed every ``refresh_every`` steps; triplet
+and proxy-anchor train on class-balanced batches (``samples_per_class`` examples of each class
+drawn, pytorch-metric-learning's m-per-class layout). The representatives of RepMet and My
+Loss start at per-class k-means centres when ``seed_representatives`` is set.
 
 In a run the architecture is ``model.arch`` (mlp, conv or resnet18) and everything else is the
 ``model.metric`` section (`MetricConfig`; `EmbedderConfig` adds the ``backbone``). ``fit``
@@ -28,6 +28,7 @@ from reprlab.metric_learning.clusters import embed_images, per_class_kmeans
 from reprlab.metric_learning.distributed import whole_batch, world_size
 from reprlab.metric_learning.objectives import (
     MagnetObjective,
+    MyLossObjective,
     ProxyAnchorObjective,
     RepMetObjective,
     TripletObjective,
@@ -37,6 +38,11 @@ from reprlab.models.base import Code, LossOutput, RepresentationModel
 from reprlab.models.config import ModelConfig, validate_section
 from reprlab.models.embedder_backbones import ConvEmbedder, MLPEmbedder, ResNet18Embedder
 from reprlab.models.embedder_config import EmbedderConfig
+
+#: objectives trained on Magnet batches of M clusters x D examples (seed 003)
+CLUSTER_BATCHES = ("magnet", "repmet", "my-loss")
+#: objectives with learnable representatives (``objective.loss.representatives``)
+REPRESENTATIVES = ("repmet", "my-loss")
 
 
 def _backbone(cfg: EmbedderConfig, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -59,6 +65,10 @@ def _objective(cfg: EmbedderConfig, num_classes: int, seed: int) -> nn.Module:
             cfg.sigma,
             cfg.alpha,
             seed,
+        )
+    if cfg.objective == "my-loss":
+        return MyLossObjective(
+            num_classes, cfg.clusters_per_class, cfg.embedding_dim, cfg.alpha, seed
         )
     if cfg.objective == "triplet":
         return TripletObjective(0.2 if cfg.margin is None else cfg.margin)
@@ -116,7 +126,7 @@ class MetricEmbedder(RepresentationModel):
         self.last_example_losses = None if per_example is None else per_example.detach()
         with torch.no_grad():
             reps = getattr(self.objective, "loss", None)
-            if isinstance(self.objective, RepMetObjective):
+            if self.cfg.objective in REPRESENTATIVES:  # nearest representative's class
                 accuracy = simple_accuracy(embeddings, y, reps.representatives, reps.rep_labels)
             else:
                 accuracy = batch_accuracy(embeddings, y, clusters)
@@ -124,17 +134,20 @@ class MetricEmbedder(RepresentationModel):
         return LossOutput(total=total, terms=terms)
 
     def train_loader(self, dataset, config):
-        """Magnet batches for Magnet (M * D examples each, ``train.batch_size`` unused; the
-        first index comes from the model as it is); class-balanced `BatchLoader` batches of
-        ``train.batch_size`` otherwise (dropping the last incomplete one)."""
+        """Magnet batches for Magnet, RepMet and My Loss (M * D examples each,
+        ``train.batch_size`` unused, ``steps_per_epoch`` per epoch; the first index comes from
+        the model as it is); class-balanced `BatchLoader` batches of ``train.batch_size``
+        otherwise (dropping the last incomplete one)."""
         train = dataset.train
         cfg = self.cfg
-        if cfg.objective == "magnet":
+        if cfg.objective in CLUSTER_BATCHES:
             index = per_class_kmeans(
                 embed_images(self, train.images), train.labels, cfg.clusters_per_class, self.seed
             )
             sampler = MagnetBatchSampler(index, cfg.clusters_per_batch, cfg.samples_per_cluster)
-            self._magnet_loader = MagnetBatchLoader(train, sampler, seed=self.seed)
+            self._magnet_loader = MagnetBatchLoader(
+                train, sampler, seed=self.seed, steps_per_epoch=cfg.steps_per_epoch
+            )
             return self._magnet_loader
         batch_size, per_class = config.train.batch_size, cfg.samples_per_class
         if batch_size % per_class or batch_size // per_class > dataset.num_classes:
@@ -154,24 +167,26 @@ class MetricEmbedder(RepresentationModel):
         )
 
     def training_callbacks(self, dataset, config) -> list:
-        """Magnet: the cluster refresh; RepMet: k-means seeding of the representatives."""
+        """RepMet and My Loss: k-means seeding of the representatives; cluster batches: the
+        cluster refresh."""
         cfg = self.cfg
-        if cfg.objective == "magnet":
-            if self._magnet_loader is None:
-                self.train_loader(dataset, config)
-            return [
-                ClusterRefresh(
-                    self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, self.seed
-                )
-            ]
-        if cfg.objective == "repmet" and cfg.seed_representatives:
+        callbacks: list = []
+        if cfg.objective in REPRESENTATIVES and cfg.seed_representatives:
             train = dataset.train
-            return [
+            callbacks.append(
                 SeedRepresentatives(
                     self, self.objective.loss, train.images, train.labels, self.seed
                 )
-            ]
-        return []
+            )
+        if cfg.objective in CLUSTER_BATCHES:
+            if self._magnet_loader is None:
+                self.train_loader(dataset, config)
+            callbacks.append(
+                ClusterRefresh(
+                    self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, self.seed
+                )
+            )
+        return callbacks
 
 
 def build_embedder(model_config: Mapping[str, Any] | BaseModel, dataset) -> MetricEmbedder:

@@ -12,10 +12,12 @@ class MetricConfig(BaseModel, extra="forbid"):
 
     The backbone is ``model.arch`` (mlp, conv or resnet18). K = ``clusters_per_class``,
     M = ``clusters_per_batch``, D = ``samples_per_cluster`` (seed 003: K=3, M=12, D=4 and a
-    1 024-dimensional ResNet-18 embedding).
+    1 024-dimensional ResNet-18 embedding). Magnet, RepMet and My Loss train on the same
+    batches of M clusters x D examples (seed 003); triplet and proxy-anchor on class-balanced
+    batches of ``samples_per_class`` examples per class.
     """
 
-    objective: Literal["magnet", "repmet", "triplet", "proxy-anchor"] = "magnet"
+    objective: Literal["magnet", "repmet", "my-loss", "triplet", "proxy-anchor"] = "magnet"
     embedding_dim: int = Field(64, ge=1)
     hidden: tuple[int, ...] = Field((256, 256), description="mlp backbone widths")
     channels: tuple[int, ...] = Field((32, 64, 128), description="conv backbone widths")
@@ -25,6 +27,9 @@ class MetricConfig(BaseModel, extra="forbid"):
     clusters_per_batch: int = Field(12, ge=2, description="M: clusters in a Magnet batch")
     samples_per_cluster: int = Field(4, ge=1, description="D: examples per cluster in a batch")
     refresh_every: int = Field(100, ge=0, description="steps between k-means refreshes; 0 never")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="cluster batches per epoch; None: enough to cover train once"
+    )
     alpha: float = Field(1.0, description="Magnet's and RepMet's margin alpha")
     variance: Literal["paper", "tf-reference"] = "paper"
     repmet_version: Literal[1, 2, "hinge"] = 1
@@ -35,7 +40,9 @@ class MetricConfig(BaseModel, extra="forbid"):
     proxy_lr_scale: float = Field(
         100.0, gt=0, description="proxy-anchor: the proxies' learning rate over the model's"
     )
-    samples_per_class: int = Field(4, ge=1, description="class-balanced batches of baselines")
+    samples_per_class: int = Field(
+        4, ge=1, description="class-balanced batches of triplet and proxy-anchor"
+    )
     seed: int | None = Field(None, description="None: derived from the run's seed")
 
 

@@ -8,7 +8,8 @@ the model's data space) to one loss per image, [N], summed over the image's pixe
   log-likelihood in nats (Barron, "A General and Adaptive Robust Loss Function", CVPR 2019,
   section 3.1).
 - ``adaptive-image``: ``reprlab.losses.AdaptiveImageLoss`` on pixels, DCT or wavelets, RGB or
-  YUV (Barron 2019, section 4, VAE experiment).
+  YUV (Barron 2019, section 4, VAE experiment); ``color_space: auto`` is YUV on colour images
+  and the grey channel as it is on grey ones.
 - Decoder likelihoods ``nll-normal``, ``nll-cauchy``, ``nll-student-t``, ``nll-general``:
   normalised densities with a learned scale per coefficient (and the general distribution's
   alpha), so a VAE's objective is a true ELBO in nats (Barron 2019, table 2; seed 002).
@@ -79,8 +80,19 @@ def _distribution_params(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def colour_space_for(shape: tuple[int, int, int], color_space: str) -> str:
+    """``color_space='auto'``: YUV for 3-channel images (seed 002's DCT + YUV and wavelets +
+    YUV), RGB, i.e. the channels as given, otherwise (YUV does not apply to grey images)."""
+    if color_space != "auto":
+        return color_space
+    return "yuv" if shape[0] == 3 else "rgb"
+
+
 def _image_likelihood(**fixed: Any) -> Callable[[tuple[int, int, int], dict], nn.Module]:
     def make(shape: tuple[int, int, int], params: dict) -> nn.Module:
+        params = dict(params)
+        if "color_space" in params:
+            params["color_space"] = colour_space_for(shape, params["color_space"])
         loss = AdaptiveImageLoss(
             *shape, **{**_distribution_params(params), **fixed}, reduction="none"
         )

@@ -20,7 +20,7 @@ import yaml
 
 from reprlab import __version__, atomic
 from reprlab.rundir import RunDir
-from reprlab.study import figures
+from reprlab.study import figures, reference
 from reprlab.study.layout import read_index
 from reprlab.study.results import Results, Stat, arrow, fmt, legend, load_results, table_rows
 
@@ -222,6 +222,7 @@ def render_html(
         f'<p class="note">{_legend_html(results)}</p>',
         _html_tables(results, headline),
         "".join(_img(f) for f in figs["bars"]),
+        reference.to_html(reference.reference_views(index, results)),
     ]
     others = [m for m in results.metrics if m not in headline]
     if others:
@@ -281,6 +282,7 @@ def render_markdown(
         to_markdown(results, headline),
     ]
     lines += [link(f, f"bar_{i}.png") for i, f in enumerate(figs["bars"])] + [""]
+    lines += [reference.to_markdown(reference.reference_views(index, results))]
     others = [m for m in results.metrics if m not in headline]
     if others:
         lines += ["## All other metrics", "", to_markdown(results, others)]

@@ -7,7 +7,9 @@ config path over values (``{path: model.latent_dim, values: [64, 128]}``, or the
 (``{variants: {linear: {model.activation: linear}}}``). The main grid is ``axes``; ``grids``
 adds further grids (e.g. a latent-size sweep next to a loss comparison). Named ``profiles``
 (``quick``, ``full``) override seeds, config values (``set``), axis values and evaluations,
-as Hydra's config groups do.
+as Hydra's config groups do. ``reference`` holds a source's published numbers with their
+protocol, each row tied to one of our cells and each column to one of our metrics, so the
+report can set them beside ours (`reprlab.study.reference`).
 """
 
 from __future__ import annotations
@@ -132,6 +134,45 @@ class Profile(_Strict):
     evaluate: Evaluation | None = None
 
 
+class ReferenceRow(_Strict):
+    """One row of a published table: the source's ``label`` for it, the ``cell`` it compares
+    with (axis name -> label, in the table's grid), and one value per column (None: blank)."""
+
+    label: str
+    cell: dict[str, str] = Field(default_factory=dict)
+    values: list[float | None]
+
+
+class ReferenceTable(_Strict):
+    """Published numbers (``source``: where they are printed) measured under ``protocol``
+    (data set, N, model, split, ...), with the ``differences`` of our protocol from it.
+    ``columns`` are our metric names (flattened, as in the results tables); ``headers`` the
+    source's names for them (default: the metric names)."""
+
+    title: str
+    source: str
+    protocol: dict[str, str]
+    differences: list[str] = Field(default_factory=list)
+    grid: str = MAIN_GRID
+    columns: list[str] = Field(min_length=1)
+    headers: list[str] | None = None
+    rows: list[ReferenceRow] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _widths(self) -> ReferenceTable:
+        if self.headers is not None and len(self.headers) != len(self.columns):
+            raise ValueError(
+                f"{len(self.headers)} headers for {len(self.columns)} columns; give one each"
+            )
+        for row in self.rows:
+            if len(row.values) != len(self.columns):
+                raise ValueError(
+                    f"row {row.label!r} has {len(row.values)} values for "
+                    f"{len(self.columns)} columns; give one per column (null for a blank)"
+                )
+        return self
+
+
 class StudySpec(_Strict):
     """A study file. See the module docstring for the meaning of each section."""
 
@@ -149,6 +190,7 @@ class StudySpec(_Strict):
     report: ReportSettings = Field(default_factory=ReportSettings)
     profiles: dict[str, Profile] = Field(default_factory=dict)
     default_profile: str = "quick"
+    reference: list[ReferenceTable] = Field(default_factory=list)
 
     _shorthand = field_validator("axes", mode="before")(_axes_shorthand)
 
@@ -183,7 +225,30 @@ class StudySpec(_Strict):
                         f"profile {pname!r} names unknown grid {grid!r}; "
                         f"valid: {', '.join(grid_names)}"
                     )
+        for table in self.reference:
+            self._check_reference(table, grid_names)
         return self
+
+    def _check_reference(self, table: ReferenceTable, grid_names: list[str]) -> None:
+        """Every reference row names a cell of its grid: known axes, known labels."""
+        if table.grid not in grid_names:
+            raise ValueError(
+                f"reference {table.title!r} names unknown grid {table.grid!r}; "
+                f"valid: {', '.join(grid_names)}"
+            )
+        axes = self.axes if table.grid == MAIN_GRID else self.grids[table.grid].axes
+        for row in table.rows:
+            for axis, label in row.cell.items():
+                if axis not in axes:
+                    raise ValueError(
+                        f"reference {table.title!r} row {row.label!r}: unknown axis {axis!r}; "
+                        f"valid: {', '.join(axes)}"
+                    )
+                if str(label) not in axes[axis].labels():
+                    raise ValueError(
+                        f"reference {table.title!r} row {row.label!r}: axis {axis!r} has no "
+                        f"value {label!r}; valid: {', '.join(axes[axis].labels())}"
+                    )
 
     def resolve(self, profile: str | None = None) -> ResolvedStudy:
         """Apply a profile (``None``: the default one, if the study has profiles)."""

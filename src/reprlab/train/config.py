@@ -53,10 +53,15 @@ class TrainConfig(_Section):
     weight_decay: float = Field(0.0, ge=0, description="weight decay")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
     momentum: float = Field(0.9, ge=0, description="SGD only")
-    schedule: Literal["none", "cosine", "step"] = Field(
-        "none", description="learning-rate schedule, stepped once per epoch"
+    schedule: Literal["none", "cosine", "step", "anneal"] = Field(
+        "none",
+        description="learning-rate schedule, stepped once per epoch (anneal: held, then "
+        "linear to 0 from anneal_from)",
     )
     min_lr: float = Field(0.0, ge=0, description="cosine: the last epoch's learning rate")
+    anneal_from: float = Field(
+        0.8, ge=0, lt=1, description="anneal: fraction of training after which lr falls to 0"
+    )
     step_size: int = Field(30, ge=1, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0, description="step: the decay factor")
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm")

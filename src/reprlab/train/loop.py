@@ -126,12 +126,29 @@ def make_optimizer(model: torch.nn.Module, train) -> torch.optim.Optimizer:
     )
 
 
+def anneal_factor(epoch: int, epochs: int, start: float) -> float:
+    """The mean over epoch ``epoch`` of f(p) = min(1, (1 - p) / (1 - start)), p the fraction
+    of training done: the learning rate held, then falling linearly to 0 from ``start``
+    (Barron 2019's VAE: from 80 %), averaged per epoch because schedules step once per epoch."""
+    lo, hi = epoch / epochs, (epoch + 1) / epochs
+    flat = max(0.0, min(hi, start) - lo)
+    s = max(lo, start)
+    ramp = ((1 - s) ** 2 - (1 - hi) ** 2) / (2 * (1 - start)) if hi > s else 0.0
+    return (flat + ramp) / (hi - lo)
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, train):
-    """Cosine annealing over ``epochs`` or step decay, both stepped once per epoch."""
+    """Cosine annealing over ``epochs``, step decay, or ``anneal`` (`anneal_factor`), all
+    stepped once per epoch."""
     if train.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, train.epochs, train.min_lr)
     if train.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, train.step_size, train.gamma)
+    if train.schedule == "anneal":
+        epochs, start = train.epochs, train.anneal_from
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: anneal_factor(min(e, epochs - 1), epochs, start)
+        )
     return None
 
 

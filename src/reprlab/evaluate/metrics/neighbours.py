@@ -14,13 +14,16 @@ from reprlab.evaluate.neighbours import trustworthiness as trust
 
 
 def neighbours(ctx: EvalContext) -> dict:
-    """score@k (L1, L2, per label) and label agreement of input vs code neighbours (seed 004)"""
+    """score@k (L1, L2, per label) and label agreement of input vs code neighbours (seed 004)
+
+    ``n`` is the number of images whose neighbourhoods are compared (score@k's chance level
+    is k / (n - 1)) and ``split`` the split they come from."""
     rows = ctx.subset()
     images = ctx.split().images[torch.as_tensor(rows)]
     labels = ctx.split().labels.numpy()[rows]
     codes = ctx.codes()[rows]
     k = max(ctx.ks)
-    out = {}
+    out: dict = {"n": len(rows), "split": ctx.split_name}
     for metric in ("l1", "l2"):
         nx = input_neighbours(images, ctx.dataset.name, ctx.split_name, k, metric)
         _, nz = knn(codes, k, metric)

@@ -7,19 +7,11 @@ from reprlab.evaluate.context import EvalContext
 from reprlab.evaluate.probes import PROBES
 
 
-def _pixels(split):
-    return split.images.reshape(len(split), -1).float().div(255).numpy()
-
-
 def _probe(ctx: EvalContext, name: str, inputs: str = "codes") -> dict:
-    """The probe ``name`` on ``inputs``: ``codes`` (sampled when the ``sample`` option is set),
-    ``sampled`` (posterior samples, seed 000) or ``pixels`` (the raw images, seed 001's
-    reference classifier)."""
-    if inputs == "pixels":
-        train, test = _pixels(ctx.split("train")), _pixels(ctx.split())
-    else:
-        sample = ctx.sample if inputs == "codes" else True
-        train, test = ctx.codes("train", sample), ctx.codes(None, sample)
+    """The probe ``name`` on ``inputs``: ``codes`` (sampled when the ``sample`` option is set)
+    or ``sampled`` (posterior samples, seed 000)."""
+    sample = ctx.sample if inputs == "codes" else True
+    train, test = ctx.codes("train", sample), ctx.codes(None, sample)
     probe = PROBES[name]
     kwargs = {"seed": ctx.seed} if "seed" in inspect.signature(probe).parameters else {}
     return probe(
@@ -44,8 +36,10 @@ def probe_mlp_sampled(ctx: EvalContext) -> dict:
 
 
 def probe_pixels(ctx: EvalContext) -> dict:
-    """reference: the MLP probe on raw pixels instead of codes (seed 001's image classifier)"""
-    return _probe(ctx, "mlp", "pixels")
+    """reference: a small conv classifier on raw pixels (seed 001's image classifier)"""
+    from reprlab.evaluate.pixel_probe import pixel_probe
+
+    return pixel_probe(ctx.dataset, ctx.split(), ctx.seed, ctx.fid_epochs, ctx.fid_min_steps)
 
 
 def probe_knn(ctx: EvalContext) -> dict:
