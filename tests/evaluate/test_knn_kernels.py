@@ -90,8 +90,8 @@ def test_rerank_computes_exact_distances_and_breaks_ties_by_index(metric, thread
 
 @pytest.mark.parametrize("metric,p", [("l2", 2), ("l1", 1)])
 def test_knn_matches_sklearn_on_rows_long_enough_to_sample(metric, p):
-    # more than 2048 data points: the selection starts from a sampled limit
-    x = np.random.default_rng(2).normal(size=(3000, 10))
+    # more data points than the sample: the selection starts from a sampled limit
+    x = np.random.default_rng(2).normal(size=(SAMPLE_RUNS * SAMPLE_RUN + 500, 10))
     d, i = knn(x, 20, metric)
     ref_d, ref_i = NearestNeighbors(n_neighbors=21, p=p).fit(x).kneighbors(x)
     np.testing.assert_allclose(d, ref_d[:, 1:], rtol=1e-5, atol=1e-6)

@@ -220,20 +220,20 @@ def order_candidates(exact, indices, first, last, out_distances, out_indices):
 @numba.njit(inline="always")
 def _distance_exact(a, b, l1):
     """The L1 distance or the squared L2 distance of two float64 rows, summed in a fixed
-    order (eight running sums), so equal inputs always give bitwise equal results."""
-    sums = np.zeros(8)
+    order (four running sums), so equal inputs always give bitwise equal results."""
+    s0 = s1 = s2 = s3 = 0.0
     d = a.shape[0]
-    for first in range(0, d - d % 8, 8):
-        for t in range(8):
-            diff = a[first + t] - b[first + t]
-            sums[t] += abs(diff) if l1 else diff * diff
-    total = 0.0
-    for t in range(d - d % 8, d):
+    full = d - d % 4
+    for t in range(0, full, 4):
+        d0, d1, d2, d3 = a[t] - b[t], a[t + 1] - b[t + 1], a[t + 2] - b[t + 2], a[t + 3] - b[t + 3]
+        if l1:
+            s0, s1, s2, s3 = s0 + abs(d0), s1 + abs(d1), s2 + abs(d2), s3 + abs(d3)
+        else:
+            s0, s1, s2, s3 = s0 + d0 * d0, s1 + d1 * d1, s2 + d2 * d2, s3 + d3 * d3
+    for t in range(full, d):
         diff = a[t] - b[t]
-        total += abs(diff) if l1 else diff * diff
-    for t in range(8):
-        total += sums[t]
-    return total
+        s0 += abs(diff) if l1 else diff * diff
+    return (s0 + s1) + (s2 + s3)
 
 
 @numba.njit(**_KERNEL)
@@ -253,44 +253,48 @@ def count_ranks(scores, bias, row_bias, error, thresholds, neighbours, first_row
     ``error[r]`` of the exact distance (`_distance_exact`) from ``x[i]`` to ``x[l]``.
     ``out[r, m]`` becomes the rank of ``j = neighbours[r, m]``, whose exact distance is
     ``thresholds[r, m]``: ``1 +`` the number of points ``l != i`` nearer than ``j``, or as
-    near with ``l < j``. A point whose screened score is farther than ``error`` from a
-    threshold is counted on the screen alone; the others are decided by their exact distance.
-    Returns the number of exact distances computed."""
+    near with ``l < j``. The points whose screened score is below the largest threshold (plus
+    the error) are gathered first; against each threshold, those more than ``error`` below it
+    are counted on the screen alone, with vector compares, and the few within ``error`` of it
+    (other than ``j``) by their exact distance. Returns the number of exact distances
+    computed."""
     k = thresholds.shape[1]
     n = scores.shape[1]
     rechecked = 0
+    near = np.empty(n, np.float64)
+    where = np.empty(n, np.int64)
     for r in range(scores.shape[0]):
         i = first_row + r
-        order = np.argsort(thresholds[r])
-        ts = thresholds[r][order]
-        js = neighbours[r][order]
         e, c = error[r], row_bias[r]
-        top = ts[k - 1] + e
-        surely = np.zeros(k + 1, np.int64)  # points surely nearer than ts[m:] (a suffix)
-        exact = np.zeros(k, np.int64)  # points found nearer by their exact distance
+        top = thresholds[r].max() + e
         row = scores[r]
+        size = 0
         for start in range(0, n, _CHUNK):
             stop = min(start + _CHUNK, n)
-            near = 0
+            below = 0
             for l in range(start, stop):
-                near += 1 if c + bias[l] + row[l] <= top else 0
-            if near == 0:
+                below += 1 if c + bias[l] + row[l] <= top else 0
+            if below == 0:
                 continue
             for l in range(start, stop):
                 s = c + bias[l] + row[l]
-                if s > top or l == i:
-                    continue
-                hi = np.searchsorted(ts, s + e, side="right")  # ts[hi:] > s + e: surely
-                lo = np.searchsorted(ts, s - e, side="left")  # ts[lo:hi] within e: check
-                surely[hi] += 1
-                if lo < hi:
-                    d = _distance_exact(x[i], x[l], l1)
-                    rechecked += 1
-                    for m in range(lo, hi):
-                        if d < ts[m] or (d == ts[m] and l < js[m]):
-                            exact[m] += 1
-        nearer = 0
+                if s <= top and l != i:
+                    near[size] = s
+                    where[size] = l
+                    size += 1
         for m in range(k):
-            nearer += surely[m]
-            out[r, order[m]] = 1 + nearer + exact[m]
+            t, j = thresholds[r, m], neighbours[r, m]
+            surely, unsure = 0, 0
+            for b in range(size):
+                surely += 1 if near[b] < t - e else 0
+                unsure += 1 if near[b] <= t + e else 0
+            nearer = surely
+            if unsure - surely > 1:  # more than j itself within the error: decide exactly
+                for b in range(size):
+                    l = where[b]
+                    if l != j and t - e <= near[b] <= t + e:
+                        d = _distance_exact(x[i], x[l], l1)
+                        rechecked += 1
+                        nearer += 1 if d < t or (d == t and l < j) else 0
+            out[r, m] = 1 + nearer
     return rechecked

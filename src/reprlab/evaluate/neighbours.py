@@ -157,7 +157,7 @@ def trustworthiness(high, low, k: int = 10, metric: str = "l2", block: int | Non
     n = len(high)
     if not 1 <= k < n / 2:
         raise ValueError(f"trustworthiness needs 1 <= k < n/2 = {n / 2}, got k={k}")
-    _, low_nn = knn(low, k, metric, dtype=torch.float64)
+    _, low_nn = knn(low, k, metric)
     ranks = neighbour_ranks(high, low_nn.numpy(), metric, rows=block)
     penalty = float(np.clip(ranks - k, 0, None).sum())
     return 1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
