@@ -56,7 +56,10 @@ def test_selection_rescans_when_the_sampled_limit_is_too_low():
     n, width, runs, run = 20_000, 50, SAMPLE_RUNS, SAMPLE_RUN
     row = np.arange(n, dtype=np.float32) + n
     sampled = np.concatenate(
-        [np.arange(s * (n - run) // (runs - 1), s * (n - run) // (runs - 1) + run) for s in range(runs)]
+        [
+            np.arange(s * (n - run) // (runs - 1), s * (n - run) // (runs - 1) + run)
+            for s in range(runs)
+        ]
     )
     row[sampled] = -np.arange(len(sampled), dtype=np.float32)
     limit = _sample_limit.py_func(row, np.zeros_like(row), width)

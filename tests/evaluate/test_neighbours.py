@@ -164,9 +164,7 @@ def test_neighbour_ranks_exact_where_float32_rounding_misorders():
     x = 1e3 + rng.normal(size=(250, 30)) * 1e-3
     x[1::2] = x[::2] + rng.normal(size=(125, 30)) * 1e-7  # near-duplicate pairs
     neighbours = others(rng, 250, 20)
-    np.testing.assert_array_equal(
-        neighbour_ranks(x, neighbours), stable_ranks(x, neighbours, "l2")
-    )
+    np.testing.assert_array_equal(neighbour_ranks(x, neighbours), stable_ranks(x, neighbours, "l2"))
 
 
 def test_trustworthiness_with_ties_matches_stable_brute_force():

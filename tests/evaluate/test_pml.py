@@ -52,7 +52,11 @@ def codes():
 
 @pytest.mark.parametrize(
     "metric,distance",
-    [("l2", LpDistance(normalize_embeddings=False)), ("l1", LpDistance(p=1, normalize_embeddings=False)), ("cosine", CosineSimilarity())],
+    [
+        ("l2", LpDistance(normalize_embeddings=False)),
+        ("l1", LpDistance(p=1, normalize_embeddings=False)),
+        ("cosine", CosineSimilarity()),
+    ],
 )
 def test_same_scores_as_accuracy_calculator_within_one_set(codes, metric, distance):
     x, labels = codes

@@ -179,8 +179,9 @@ class _Selection:
         self._in_threads(work, len(scores))
 
     def _in_threads(self, work, rows: int) -> None:
-        """``work(a, b)`` on row ranges that split ``rows`` evenly, one per thread."""
-        edges = np.linspace(0, rows, self.threads + 1).astype(int)
+        """``work(a, b)`` on row ranges that split ``rows`` evenly, four per thread, taken by
+        whichever thread is free (a thread slowed by other processes then holds up less)."""
+        edges = np.linspace(0, rows, 4 * self.threads + 1).astype(int)
         list(self.pool.map(work, edges[:-1], edges[1:]))
 
     def rerank(self, queries, data, metric: str, k: int) -> tuple:

@@ -104,7 +104,7 @@ def neighbour_ranks(
     l1 = metric == "l1"
     reduced = torch.get_float32_matmul_precision() != "highest"
     screen_dtype, unit = (torch.float64, 2.0**-53) if reduced else (torch.float32, 2.0**-24)
-    if not l1 and x64.size and np.abs(x64).max() > 1e18:  # squared scores would overflow
+    if x64.size and np.abs(x64).max() > 1e15:  # float32 scores could overflow
         screen_dtype, unit = torch.float64, 2.0**-53
     screened = torch.from_numpy(x64 - x64.mean(0)).to(screen_dtype)  # distances unchanged
     order = 1 if l1 else 2
@@ -114,7 +114,6 @@ def neighbour_ranks(
 
     threads = torch.get_num_threads()
     thresholds = np.empty(neighbours.shape)
-    edges = np.linspace(0, n, threads + 1).astype(int)
     ranks = np.empty(neighbours.shape, dtype=np.int64)
     block = max(1, min(n, memory_budget // (screened.element_size() * n)))
     block = block if rows is None else max(1, min(block, rows))
@@ -122,11 +121,10 @@ def neighbour_ranks(
     with ThreadPoolExecutor(threads) as pool:
 
         def in_threads(work, count):
-            cuts = np.linspace(0, count, threads + 1).astype(int)
+            cuts = np.linspace(0, count, 4 * threads + 1).astype(int)  # taken as threads free
             return list(pool.map(work, cuts[:-1], cuts[1:]))
 
-        list(pool.map(lambda a, b: neighbour_distances(x64, neighbours, a, b, l1, thresholds),
-                      edges[:-1], edges[1:]))
+        in_threads(lambda a, b: neighbour_distances(x64, neighbours, a, b, l1, thresholds), n)
         for s in range(0, n, block):
             e = min(s + block, n)
             scores = scratch[: (e - s) * n].view(e - s, n)
@@ -138,8 +136,15 @@ def neighbour_ranks(
 
             def work(a, b, s=s, scores_np=scores_np):
                 return count_ranks(
-                    scores_np[a:b], squares, squares[s + a : s + b], error[s + a : s + b],
-                    thresholds[s + a : s + b], neighbours[s + a : s + b], s + a, x64, l1,
+                    scores_np[a:b],
+                    squares,
+                    squares[s + a : s + b],
+                    error[s + a : s + b],
+                    thresholds[s + a : s + b],
+                    neighbours[s + a : s + b],
+                    s + a,
+                    x64,
+                    l1,
                     ranks[s + a : s + b],
                 )
 
