@@ -65,16 +65,16 @@ def _scan(row, bias, offset, skip, vals, idx, size, width, limit):
     """Append each score ``bias[j] + row[j]`` below ``limit`` (but not column ``skip``) to the
     selection ``vals/idx[:size]``; a full buffer is cut to its ``width`` smallest, whose
     largest becomes the new limit. Column indices only grow, so a tie never displaces a kept
-    point. Chunks of scores are first counted against the limit (a loop the compiler
+    point. Chunks of scores are first compared with the limit (a loop the compiler
     vectorises) and most, having none below it, are passed over. Returns the new size."""
     capacity = vals.shape[0]
     n = row.shape[0]
     for first in range(0, n, _CHUNK):
         last = min(first + _CHUNK, n)
-        below = 0
+        below = False
         for j in range(first, last):
-            below += 1 if bias[j] + row[j] < limit else 0
-        if below == 0:
+            below |= bias[j] + row[j] < limit
+        if not below:
             continue
         for j in range(first, last):
             v = bias[j] + row[j]
