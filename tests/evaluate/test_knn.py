@@ -64,10 +64,14 @@ def test_rounding_does_not_misorder_near_points_far_from_origin():
     # (0.6 % of neighbours right); centring and the exact recomputation keep the true order
     rng = np.random.default_rng(3)
     x = 1000.0 + rng.normal(scale=1e-2, size=(200, 8))
-    d, i = knn(x, 5)
-    ref_d, ref_i = brute_force(x.astype(np.float32), 5, "l2")
+    x32 = x.astype(np.float32)
+    d, i = knn(x32, 5)
+    ref_d, ref_i = brute_force(x32, 5, "l2")
     np.testing.assert_allclose(d, ref_d, rtol=2e-3)
     assert (np.asarray(i) == ref_i).mean() > 0.97
+    # float64 inputs: a float32 screen, re-ranked from the float64 coordinates
+    d, i = knn(x, 5)
+    assert_same_neighbours(d, i, *brute_force(x, 5, "l2"))
 
 
 def test_self_is_excluded_but_duplicates_count():

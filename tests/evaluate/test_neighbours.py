@@ -211,3 +211,16 @@ def test_neighbourhood_scores_with_k_200(points):
     rate = (labels[bz] == labels[:, None]).mean(1) - (labels[bx] == labels[:, None]).mean(1)
     assert scores["agreement@200"]["improvement"] == pytest.approx(rate.mean())
     assert 200 / 399 < scores["score@200"] < 1  # better than chance, not an isometry
+
+
+def test_neighbour_ranks_keep_ties_that_rounding_breaks():
+    # pixel values over 255: distances that tie between the integer images differ in the last
+    # bits once scaled, and must still rank as ties (by index), like the integers do
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 4, size=(300, 6)).astype(np.float64)
+    neighbours = others(rng, 300, 15)
+    expected = stable_ranks(pixels, neighbours, "l2")
+    np.testing.assert_array_equal(neighbour_ranks(pixels / 255, neighbours), expected)
+    np.testing.assert_array_equal(
+        neighbour_ranks(pixels / 255, neighbours, "l1"), stable_ranks(pixels, neighbours, "l1")
+    )

@@ -63,6 +63,10 @@ def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
     return max(1, min(rows, n_queries)), min(data_block, n_data)
 
 
+def _is_float64(a) -> bool:
+    return a.dtype in (np.float64, torch.float64)
+
+
 def _unit_rows(a) -> Tensor:
     """Rows scaled to unit Euclidean length, in float64 (cosine neighbours are their L2
     neighbours); zero rows have no direction and are refused."""
@@ -94,7 +98,9 @@ def knn(
     (Euclidean), ``'l1'`` (Manhattan) or ``'cosine'`` (``1 - cos``, scikit-learn's cosine
     distance: the L2 neighbours of the rows scaled to unit length, whose distance is
     ``||a - b||^2 / 2``). Scratch memory stays near ``memory_budget`` bytes. ``margin`` extra
-    candidates (default ``max(8, k // 16)``) are re-ranked exactly.
+    candidates (default ``max(8, k // 16)``) are re-ranked exactly, from the float64
+    coordinates when the inputs are float64 (``dtype`` sets the screen's precision and that of
+    the distances returned).
     """
     if metric not in METRICS:
         raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
@@ -104,10 +110,15 @@ def knn(
         exact_q = exact_data if exclude_self else _unit_rows(queries)
         data = exact_data.to(dtype)
         q = data if exclude_self else exact_q.to(dtype)
-    else:
-        data = _as_tensor(x, dtype)
-        q = data if exclude_self else _as_tensor(queries, dtype)
-        exact_data, exact_q = data, q
+    else:  # float64 inputs are re-ranked from their own coordinates whatever the screen's dtype
+        exact_data = _as_tensor(x, torch.float64 if _is_float64(x) else dtype)
+        exact_q = exact_data
+        if not exclude_self:
+            exact_q = _as_tensor(queries, torch.float64 if _is_float64(queries) else dtype)
+            if exact_q.dtype != exact_data.dtype:
+                exact_data, exact_q = exact_data.double(), exact_q.double()
+        data = exact_data.to(dtype)
+        q = data if exclude_self else exact_q.to(dtype)
     n = len(data) - int(exclude_self)
     if not 1 <= k <= n:
         raise ConfigError(f"knn needs 1 <= k <= {n} (the number of candidates), got k={k}")

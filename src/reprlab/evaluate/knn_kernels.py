@@ -58,6 +58,7 @@ def _keep_smallest(values, indices, size, width):
 
 _CHUNK = 16  # scores counted with vector instructions before any is appended
 SAMPLE_RUNS, SAMPLE_RUN = 16, 256  # the sample that sets a row's first limit
+TIE = 2.0**-43  # relative difference below which rank counting takes distances as equal
 
 
 @numba.njit(**_KERNEL)
@@ -253,7 +254,10 @@ def count_ranks(scores, bias, row_bias, error, thresholds, neighbours, first_row
     ``error[r]`` of the exact distance (`_distance_exact`) from ``x[i]`` to ``x[l]``.
     ``out[r, m]`` becomes the rank of ``j = neighbours[r, m]``, whose exact distance is
     ``thresholds[r, m]``: ``1 +`` the number of points ``l != i`` nearer than ``j``, or as
-    near with ``l < j``. The points whose screened score is below the largest threshold (plus
+    near with ``l < j``; distances within a relative ``TIE`` count as equal, so that inputs
+    whose distances tie before rounding (images scaled by 1/255) still tie. ``error`` must
+    exceed the screen's rounding by ``TIE`` times the largest distance. The points whose
+    screened score is below the largest threshold (plus
     the error) are gathered first; against each threshold, those more than ``error`` below it
     are counted on the screen alone, with vector compares, and the few within ``error`` of it
     (other than ``j``) by their exact distance. Returns the number of exact distances
@@ -284,6 +288,7 @@ def count_ranks(scores, bias, row_bias, error, thresholds, neighbours, first_row
                     size += 1
         for m in range(k):
             t, j = thresholds[r, m], neighbours[r, m]
+            tie = TIE * t
             surely, unsure = 0, 0
             for b in range(size):
                 surely += 1 if near[b] < t - e else 0
@@ -295,6 +300,6 @@ def count_ranks(scores, bias, row_bias, error, thresholds, neighbours, first_row
                     if l != j and t - e <= near[b] <= t + e:
                         d = _distance_exact(x[i], x[l], l1)
                         rechecked += 1
-                        nearer += 1 if d < t or (d == t and l < j) else 0
+                        nearer += 1 if d < t - tie or (d <= t + tie and l < j) else 0
             out[r, m] = 1 + nearer
     return rechecked

@@ -68,7 +68,8 @@ def _screen_error(norms: np.ndarray, largest: float, dims: int, unit: float, l1:
     float product or L1 sum of ``dims`` terms (Higham 2002, eq. 3.5: ``gamma_n = n u / (1 - n
     u)``). L2: ``2 gamma |a.b| + 2 u (|a| + |b|)^2``; L1: ``(gamma + u) |a - b|_1 + u (|a|_1 +
     |b|_1)``; both below ``(gamma + 3 u) s^p`` with ``s`` the query's norm plus the largest,
-    ``p`` 2 or 1; a relative 1e-12 more covers the float64 arithmetic."""
+    ``p`` 2 or 1; a relative 1e-12 more covers the float64 arithmetic and the band within
+    which `count_ranks` takes distances as tied (``TIE`` = 2^-43, about 1.1e-13)."""
     gamma = dims * unit / (1 - dims * unit)
     span = norms + largest
     return (gamma + 3 * unit + 1e-12) * (span if l1 else span * span)
@@ -80,7 +81,9 @@ def neighbour_ranks(
     """``ranks[i, m]``: the rank of point ``neighbours[i, m]`` among all points other than
     ``i`` by exact distance from ``x[i]`` (1 = nearest; equal distances ranked by index, as a
     stable sort orders them): ``1 +`` the number of points nearer, or as near with a lower
-    index. Distances are float64, from differences of the float64 coordinates.
+    index. Distances are float64, from differences of the float64 coordinates; two within a
+    relative 1.1e-13 of each other count as equal, since ties in the data before rounding
+    (pixel values over 255) differ in the last bits after it.
 
     Each block of rows is screened with the blocked products knn uses (float32 on rows
     centred at the mean; float64 when torch allows reduced-precision float32 products), whose
