@@ -5,8 +5,9 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from reprlab.errors import ConfigError
+from reprlab.errors import ConfigError, DataError
 from reprlab.evaluate.knn import knn
+from reprlab.evaluate.knn_kernels import SAMPLE_RUN, SAMPLE_RUNS
 
 
 def brute_force(x, k, metric, queries=None):
@@ -63,10 +64,14 @@ def test_rounding_does_not_misorder_near_points_far_from_origin():
     # (0.6 % of neighbours right); centring and the exact recomputation keep the true order
     rng = np.random.default_rng(3)
     x = 1000.0 + rng.normal(scale=1e-2, size=(200, 8))
-    d, i = knn(x, 5)
-    ref_d, ref_i = brute_force(x.astype(np.float32), 5, "l2")
+    x32 = x.astype(np.float32)
+    d, i = knn(x32, 5)
+    ref_d, ref_i = brute_force(x32, 5, "l2")
     np.testing.assert_allclose(d, ref_d, rtol=2e-3)
     assert (np.asarray(i) == ref_i).mean() > 0.97
+    # float64 inputs: a float32 screen, re-ranked from the float64 coordinates
+    d, i = knn(x, 5)
+    assert_same_neighbours(d, i, *brute_force(x, 5, "l2"))
 
 
 def test_self_is_excluded_but_duplicates_count():
@@ -81,6 +86,35 @@ def test_bad_arguments_raise_config_errors():
     with pytest.raises(ConfigError, match="k <= 4"):
         knn(x, 5)
     with pytest.raises(ConfigError, match="metric"):
-        knn(x, 1, "cosine")
+        knn(x, 1, "chebyshev")
     with pytest.raises(ConfigError, match="features"):
         knn(x, 1, queries=np.zeros((2, 3)))
+
+
+def test_cosine_matches_sklearn():
+    rng = np.random.default_rng(4)
+    x, q = rng.normal(size=(600, 16)) + 0.3, rng.normal(size=(50, 16))
+    d, i = knn(x, 11, "cosine", queries=q)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=11, metric="cosine").fit(x).kneighbors(q)
+    assert_same_neighbours(d, i, ref_d, ref_i)
+    d, i = knn(x, 11, "cosine", dtype=torch.float64)  # self excluded
+    ref_d, ref_i = NearestNeighbors(n_neighbors=12, metric="cosine").fit(x).kneighbors(x)
+    assert_same_neighbours(d, i, ref_d[:, 1:], ref_i[:, 1:], rtol=1e-12)
+
+
+def test_cosine_ignores_length_and_refuses_zero_rows():
+    x = np.random.default_rng(5).normal(size=(100, 4))
+    scaled = x * np.random.default_rng(6).uniform(0.1, 10, size=(100, 1))
+    assert torch.equal(knn(x, 5, "cosine")[1], knn(scaled, 5, "cosine")[1])
+    x[7] = 0
+    with pytest.raises(DataError, match="zero"):
+        knn(x, 5, "cosine")
+
+
+def test_k_200_matches_brute_force():
+    # seed 004 kept the 200 nearest neighbours; rows longer than the sample that sets the
+    # selection's first limit
+    x = np.random.default_rng(7).random((SAMPLE_RUNS * SAMPLE_RUN + 500, 6)).astype(np.float32)
+    d, i = knn(x, 200)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=201).fit(x.astype(np.float64)).kneighbors(x)
+    assert_same_neighbours(d, i, ref_d[:, 1:], ref_i[:, 1:])

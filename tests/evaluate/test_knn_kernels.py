@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from reprlab.errors import DataError
 from reprlab.evaluate.knn import _Selection, knn
-from reprlab.evaluate.knn_kernels import _sample_limit, select_smallest
+from reprlab.evaluate.knn_kernels import SAMPLE_RUN, SAMPLE_RUNS, _sample_limit, select_smallest
 
 
 def selection(scores, width, self_index=None, blocks=1):
@@ -22,7 +22,8 @@ def selection(scores, width, self_index=None, blocks=1):
     counts = np.zeros(rows, np.int64)
     for block in np.array_split(np.arange(cols), blocks):
         part = np.ascontiguousarray(scores[:, block])
-        select_smallest(part, block[0], own, width, values, indices, counts)
+        bias = np.zeros(len(block), scores.dtype)
+        select_smallest(part, bias, block[0], own, width, values, indices, counts)
     kept = []
     for r in range(rows):
         v, i = values[r, : counts[r]], indices[r, : counts[r]]
@@ -50,15 +51,18 @@ def test_selection_is_lexicographic_with_many_ties(blocks):
 
 
 def test_selection_rescans_when_the_sampled_limit_is_too_low():
-    # the sampled positions hold the row's 2048 smallest scores, so fewer than `width` lie below
+    # the sampled positions hold the row's smallest scores, so fewer than `width` lie below
     # the sampled limit and the row must be scanned again without it
-    n, width = 10_000, 50
-    row = np.arange(n, dtype=np.float32) + 10_000
+    n, width, runs, run = 20_000, 50, SAMPLE_RUNS, SAMPLE_RUN
+    row = np.arange(n, dtype=np.float32) + n
     sampled = np.concatenate(
-        [np.arange(s * (n - 128) // 15, s * (n - 128) // 15 + 128) for s in range(16)]
+        [
+            np.arange(s * (n - run) // (runs - 1), s * (n - run) // (runs - 1) + run)
+            for s in range(runs)
+        ]
     )
     row[sampled] = -np.arange(len(sampled), dtype=np.float32)
-    limit = _sample_limit.py_func(row, width)
+    limit = _sample_limit.py_func(row, np.zeros_like(row), width)
     assert (row < limit).sum() < width  # the case this test is about
     scores = row[None].copy()
     assert selection(scores, width) == lexicographic_smallest(scores, width)
@@ -89,8 +93,8 @@ def test_rerank_computes_exact_distances_and_breaks_ties_by_index(metric, thread
 
 @pytest.mark.parametrize("metric,p", [("l2", 2), ("l1", 1)])
 def test_knn_matches_sklearn_on_rows_long_enough_to_sample(metric, p):
-    # more than 2048 data points: the selection starts from a sampled limit
-    x = np.random.default_rng(2).normal(size=(3000, 10))
+    # more data points than the sample: the selection starts from a sampled limit
+    x = np.random.default_rng(2).normal(size=(SAMPLE_RUNS * SAMPLE_RUN + 500, 10))
     d, i = knn(x, 20, metric)
     ref_d, ref_i = NearestNeighbors(n_neighbors=21, p=p).fit(x).kneighbors(x)
     np.testing.assert_allclose(d, ref_d[:, 1:], rtol=1e-5, atol=1e-6)

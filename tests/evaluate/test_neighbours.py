@@ -11,6 +11,7 @@ from reprlab.evaluate.neighbours import (
     agreement_rate,
     continuity,
     input_neighbours,
+    neighbour_ranks,
     neighbourhood_scores,
     overlap,
     trustworthiness,
@@ -124,3 +125,102 @@ def test_input_neighbours_are_cached_and_reused(tmp_path, monkeypatch):
     assert (input_neighbours(images, "toy", "test", 5) == 7).all()
     # other images, other key
     assert not (input_neighbours(images.flip(0), "toy", "test", 5) == 7).all()
+
+
+def stable_ranks(x, neighbours, metric):
+    """Brute force: rank of each listed neighbour in a stable sort of exact float64 distances
+    (self excluded), so equal distances go to the lower index."""
+    x = np.asarray(x, np.float64)
+    diff = x[:, None] - x[None]
+    d = np.abs(diff).sum(2) if metric == "l1" else (diff**2).sum(2)
+    np.fill_diagonal(d, np.inf)
+    order = np.argsort(d, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(1, len(x) + 1)[None].repeat(len(x), 0), 1)
+    return np.take_along_axis(rank, np.asarray(neighbours), 1)
+
+
+def others(rng, n, k):
+    """For each point, ``k`` other points in random order."""
+    return np.stack([rng.permutation(np.delete(np.arange(n), i))[:k] for i in range(n)])
+
+
+@pytest.mark.parametrize("metric", ["l2", "l1"])
+def test_neighbour_ranks_break_many_exact_ties_by_index(metric):
+    # small integer coordinates: most distances tie exactly, and every tie must be decided by
+    # the exact distance, not the float32 screen
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(300, 5)).astype(np.float64)
+    neighbours = others(rng, 300, 15)
+    np.testing.assert_array_equal(
+        neighbour_ranks(x, neighbours, metric, rows=37), stable_ranks(x, neighbours, metric)
+    )
+
+
+def test_neighbour_ranks_exact_where_float32_rounding_misorders():
+    # far from the origin and 1e-7 apart: float32 cannot tell these distances apart, the
+    # float64 ones can; centring and the bounded screen must still count exactly
+    rng = np.random.default_rng(5)
+    x = 1e3 + rng.normal(size=(250, 30)) * 1e-3
+    x[1::2] = x[::2] + rng.normal(size=(125, 30)) * 1e-7  # near-duplicate pairs
+    neighbours = others(rng, 250, 20)
+    np.testing.assert_array_equal(neighbour_ranks(x, neighbours), stable_ranks(x, neighbours, "l2"))
+
+
+def test_trustworthiness_with_ties_matches_stable_brute_force():
+    # scikit-learn's unstable sort leaves tied ranks unspecified; ours puts ties in index order
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 4, size=(200, 6)).astype(np.float64)
+    z = x[:, :2] + rng.normal(size=(200, 2)) * 0.3
+    euclid = lambda a: np.sqrt(((a[:, None] - a[None]) ** 2).sum(2))  # noqa: E731
+
+    def stable_brute(x, z, k):
+        _, nz = knn(z, k, dtype=torch.float64)
+        excess = stable_ranks(x, nz.numpy(), "l2") - k
+        n = len(x)
+        return 1 - 2 * excess.clip(0).sum() / (n * k * (2 * n - 3 * k - 1))
+
+    assert trustworthiness(x, z, 9) == pytest.approx(stable_brute(x, z, 9), abs=1e-12)
+    assert brute_trustworthiness(x, z, 9, euclid) <= 1  # the sorted-rank form runs too
+
+
+def test_trustworthiness_keeps_k_up_to_200():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(500, 8))
+    z = x[:, :3] + 0.2 * rng.normal(size=(500, 3))
+    assert trustworthiness(x, z, 200) == pytest.approx(
+        sk_trustworthiness(x, z, n_neighbors=200), abs=1e-12
+    )
+
+
+def test_neighbourhood_scores_with_k_200(points):
+    # seed 004 kept the 200 nearest neighbours
+    x, labels = points
+    z = x[:, :3]
+    _, nx = knn(x, 200)
+    _, nz = knn(z, 200)
+    scores = neighbourhood_scores(nx, nz, labels, ks=(200,))
+    dx = ((x[:, None] - x[None]) ** 2).sum(2)
+    dz = ((z[:, None] - z[None]) ** 2).sum(2)
+    np.fill_diagonal(dx, np.inf)
+    np.fill_diagonal(dz, np.inf)
+    bx = np.argsort(dx, axis=1, kind="stable")[:, :200]
+    bz = np.argsort(dz, axis=1, kind="stable")[:, :200]
+    kept = [len(set(a) & set(b)) / 200 for a, b in zip(bx, bz)]
+    assert scores["score@200"] == pytest.approx(np.mean(kept))
+    rate = (labels[bz] == labels[:, None]).mean(1) - (labels[bx] == labels[:, None]).mean(1)
+    assert scores["agreement@200"]["improvement"] == pytest.approx(rate.mean())
+    assert 200 / 399 < scores["score@200"] < 1  # better than chance, not an isometry
+
+
+def test_neighbour_ranks_keep_ties_that_rounding_breaks():
+    # pixel values over 255: distances that tie between the integer images differ in the last
+    # bits once scaled, and must still rank as ties (by index), like the integers do
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 4, size=(300, 6)).astype(np.float64)
+    neighbours = others(rng, 300, 15)
+    expected = stable_ranks(pixels, neighbours, "l2")
+    np.testing.assert_array_equal(neighbour_ranks(pixels / 255, neighbours), expected)
+    np.testing.assert_array_equal(
+        neighbour_ranks(pixels / 255, neighbours, "l1"), stable_ranks(pixels, neighbours, "l1")
+    )

@@ -1,14 +1,15 @@
 """Exact k nearest neighbours, blocked so memory stays bounded.
 
 Each block of queries is scored against a block of data points: for L2 by the ranking score
-``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query), one matrix product on data centred
-at its mean so that the expanded form loses few digits; for L1 by ``torch.cdist(p=1)``.
-A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each query's ``k +
-margin`` best scores, and the survivors' distances are then recomputed from the original
-coordinates (differences in the inputs' precision, sums in float64) and sorted, so rounding
-in the expanded form cannot misorder true neighbours. Distances returned are Euclidean (not
-squared) or Manhattan; ties in distance go to the lower index. Runs on the CPU (tensors
-elsewhere are copied).
+``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query): a bare matrix product of ``-2 q``
+with data centred at its mean, so that the expanded form loses few digits, to which the
+selection adds ``||x||^2``; for L1 by ``torch.cdist(p=1)``; cosine is L2 on rows scaled to
+unit length. A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each
+query's ``k + margin`` best scores, and the survivors' distances are then recomputed from the
+original coordinates (differences in the inputs' precision, sums in float64) and sorted, so
+rounding in the expanded form cannot misorder true neighbours. Distances returned are
+Euclidean (not squared), Manhattan or cosine (``1 - cos``); ties in distance go to the lower
+index. Runs on the CPU (tensors elsewhere are copied).
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,15 @@ import torch
 from torch import Tensor
 
 from reprlab.errors import ConfigError, DataError
-from reprlab.evaluate.knn_kernels import cut, exact_distances, pairs_by_data_point, select_smallest
+from reprlab.evaluate.knn_kernels import (
+    cut,
+    exact_distances,
+    order_candidates,
+    pairs_by_data_point,
+    select_smallest,
+)
 
-METRICS = ("l2", "l1")
+METRICS = ("l2", "l1", "cosine")
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of scratch per block
 
 
@@ -33,10 +40,10 @@ def _as_tensor(a, dtype: torch.dtype) -> Tensor:
 def _check_finite_scores(data: Tensor, queries: Tensor, metric: str) -> None:
     """Raise unless every coordinate is finite and no score can overflow: L2 scores are at most
     ``3 m^2`` and L1 distances at most ``2 m`` for ``m`` the largest row norm."""
-    order = 2 if metric == "l2" else 1
+    order = 1 if metric == "l1" else 2
     rows = (data,) if queries is data else (data, queries)
     m = max(torch.linalg.vector_norm(t, ord=order, dim=1).max().item() for t in rows)
-    bound = 3 * m * m if metric == "l2" else 2 * m
+    bound = 2 * m if metric == "l1" else 3 * m * m
     if not np.isfinite(m) or bound >= torch.finfo(data.dtype).max:
         raise DataError(
             "knn got NaN, infinite or overflowing coordinates; clean those rows, or pass "
@@ -56,6 +63,23 @@ def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
     return max(1, min(rows, n_queries)), min(data_block, n_data)
 
 
+def _is_float64(a) -> bool:
+    return a.dtype in (np.float64, torch.float64)
+
+
+def _unit_rows(a) -> Tensor:
+    """Rows scaled to unit Euclidean length, in float64 (cosine neighbours are their L2
+    neighbours); zero rows have no direction and are refused."""
+    rows = _as_tensor(a, torch.float64)
+    norms = torch.linalg.vector_norm(rows, dim=1)
+    if not torch.isfinite(norms).all() or (norms == 0).any():
+        raise DataError(
+            "knn with metric='cosine' got a zero, NaN or infinite row; drop those rows or use "
+            "metric='l2'"
+        )
+    return rows / norms[:, None]
+
+
 def knn(
     x,
     k: int,
@@ -71,14 +95,30 @@ def knn(
 
     With ``queries=None`` the queries are ``x`` itself and each point is excluded from its own
     neighbours (by index; exact duplicates elsewhere still count). ``metric`` is ``'l2'``
-    (Euclidean) or ``'l1'`` (Manhattan). Scratch memory stays near ``memory_budget`` bytes.
-    ``margin`` extra candidates (default ``max(8, k // 16)``) are re-ranked exactly.
+    (Euclidean), ``'l1'`` (Manhattan) or ``'cosine'`` (``1 - cos``, scikit-learn's cosine
+    distance: the L2 neighbours of the rows scaled to unit length, whose distance is
+    ``||a - b||^2 / 2``). Scratch memory stays near ``memory_budget`` bytes. ``margin`` extra
+    candidates (default ``max(8, k // 16)``) are re-ranked exactly, from the float64
+    coordinates when the inputs are float64 (``dtype`` sets the screen's precision and that of
+    the distances returned).
     """
     if metric not in METRICS:
         raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
-    data = _as_tensor(x, dtype)
     exclude_self = queries is None
-    q = data if exclude_self else _as_tensor(queries, dtype)
+    if metric == "cosine":  # screen on the unit rows in `dtype`, re-rank them in float64
+        exact_data = _unit_rows(x)
+        exact_q = exact_data if exclude_self else _unit_rows(queries)
+        data = exact_data.to(dtype)
+        q = data if exclude_self else exact_q.to(dtype)
+    else:  # float64 inputs are re-ranked from their own coordinates whatever the screen's dtype
+        exact_data = _as_tensor(x, torch.float64 if _is_float64(x) else dtype)
+        exact_q = exact_data
+        if not exclude_self:
+            exact_q = _as_tensor(queries, torch.float64 if _is_float64(queries) else dtype)
+            if exact_q.dtype != exact_data.dtype:
+                exact_data, exact_q = exact_data.double(), exact_q.double()
+        data = exact_data.to(dtype)
+        q = data if exclude_self else exact_q.to(dtype)
     n = len(data) - int(exclude_self)
     if not 1 <= k <= n:
         raise ConfigError(f"knn needs 1 <= k <= {n} (the number of candidates), got k={k}")
@@ -87,33 +127,39 @@ def knn(
     _check_finite_scores(data, q, metric)
     width = k if margin == 0 else min(n, k + (max(8, k // 16) if margin is None else margin))
     rows, cols = _block_sizes(len(q), len(data), width, memory_budget)
-    scored_data, scored_q, norms = data, q, None
-    if metric == "l2":  # distances are translation invariant; centring keeps the norms small
-        centre = data.mean(0, dtype=torch.float64).to(dtype)
+    scored_data, scored_q = data, q
+    bias = np.zeros(cols, dtype=data.numpy().dtype)  # per data point, added to the scores
+    if metric != "l1":  # distances are translation invariant; centring keeps the norms small
+        centre = data.mean(0)
         scored_data = data - centre
         scored_q = scored_data if exclude_self else q - centre
-        norms = scored_data.pow(2).sum(1)
+        bias = torch.linalg.vector_norm(scored_data, dim=1).pow_(2).numpy()
+        doubled = torch.empty(min(rows, len(q)), data.shape[1], dtype=dtype)
 
     scratch = torch.empty(rows * cols, dtype=dtype)
-    out_d = torch.empty(len(q), k, dtype=dtype)
-    out_i = torch.empty(len(q), k, dtype=torch.long)
+    out_d = np.empty((len(q), k), dtype=np.float64)
+    out_i = np.empty((len(q), k), dtype=np.int64)
     threads = torch.get_num_threads()
     with ThreadPoolExecutor(threads) as pool:
         selection = _Selection(pool, threads, rows, width, scratch.numpy().dtype)
         for start in range(0, len(q), rows):
             qb = scored_q[start : start + rows]
             selection.reset(len(qb), start if exclude_self else None)
+            if metric != "l1":  # ranking score: ||x||^2 - 2 q.x  (+ ||q||^2 is constant)
+                qb = torch.mul(qb, -2, out=doubled[: len(qb)])
             for c0 in range(0, len(data), cols):
                 block = scored_data[c0 : c0 + cols]
-                if metric == "l2":  # ranking score: ||x||^2 - 2 q.x  (+ ||q||^2 is constant)
-                    scores = scratch[: len(qb) * len(block)].view(len(qb), len(block))
-                    torch.addmm(norms[c0 : c0 + cols][None], qb, block.T, alpha=-2, out=scores)
-                else:
+                if metric == "l1":
                     scores = torch.cdist(qb, block, p=1)
-                selection.add(scores.numpy(), c0)
-            d, i = selection.rerank(q[start : start + rows], data, metric, k)
+                else:
+                    scores = scratch[: len(qb) * len(block)].view(len(qb), len(block))
+                    torch.mm(qb, block.T, out=scores)
+                selection.add(scores.numpy(), bias[c0 : c0 + len(block)], c0)
+            d, i = selection.rerank(exact_q[start : start + rows], exact_data, metric, k)
             out_d[start : start + rows], out_i[start : start + rows] = d, i
-    return out_d, out_i
+    if metric == "cosine":
+        out_d = out_d * out_d / 2
+    return torch.from_numpy(out_d).to(dtype), torch.from_numpy(out_i)
 
 
 class _Selection:
@@ -134,28 +180,32 @@ class _Selection:
         else:
             self.own = np.arange(first_self, first_self + rows)
 
-    def add(self, scores: np.ndarray, column_offset: int) -> None:
+    def add(self, scores: np.ndarray, bias: np.ndarray, column_offset: int) -> None:
+        """Merge the scores ``bias + scores`` of the data points from ``column_offset`` on."""
+
         def work(a, b):
             v, i, c = self.values[a:b], self.indices[a:b], self.counts[a:b]
-            select_smallest(scores[a:b], column_offset, self.own[a:b], self.width, v, i, c)
+            select_smallest(scores[a:b], bias, column_offset, self.own[a:b], self.width, v, i, c)
 
         self._in_threads(work, len(scores))
 
     def _in_threads(self, work, rows: int) -> None:
-        """``work(a, b)`` on row ranges that split ``rows`` evenly, one per thread."""
-        edges = np.linspace(0, rows, self.threads + 1).astype(int)
+        """``work(a, b)`` on row ranges that split ``rows`` evenly, four per thread, taken by
+        whichever thread is free (a thread slowed by other processes then holds up less)."""
+        edges = np.linspace(0, rows, 4 * self.threads + 1).astype(int)
         list(self.pool.map(work, edges[:-1], edges[1:]))
 
-    def rerank(self, queries: Tensor, data: Tensor, metric: str, k: int) -> tuple:
+    def rerank(self, queries, data, metric: str, k: int) -> tuple:
         """The ``k`` nearest by exact distance (from ``data`` and ``queries``, the uncentred
-        coordinates, summed in float64), ties to the lower index."""
+        coordinates, summed in float64), ties to the lower index: float64 distances and
+        indices, ``[rows, k]`` arrays."""
         rows, width = len(queries), self.width
         values, indices, counts = self.values[:rows], self.indices[:rows], self.counts
         # every row has >= width candidates; cut them to exactly width
         self._in_threads(lambda a, b: cut(values[a:b], indices[a:b], counts[a:b], width), rows)
         start, pair_query, pair_slot = pairs_by_data_point(indices, counts, len(data))
         exact = np.empty((rows, width), dtype=np.float64)
-        q, x = queries.numpy(), data.numpy()
+        q, x = np.asarray(queries), np.asarray(data)
         edges = np.searchsorted(start, np.linspace(0, start[-1], 4 * self.threads + 1))
         edges[-1] = len(data)
 
@@ -165,8 +215,9 @@ class _Selection:
             )
 
         list(self.pool.map(work, range(len(edges) - 1)))
-        candidates, by_index = torch.sort(torch.from_numpy(indices[:, :width]), dim=1)
-        distances, order = torch.sort(
-            torch.gather(torch.from_numpy(exact), 1, by_index), dim=1, stable=True
+        distances = np.empty((rows, k), dtype=np.float64)
+        nearest = np.empty((rows, k), dtype=np.int64)
+        self._in_threads(
+            lambda a, b: order_candidates(exact, indices, a, b, distances, nearest), rows
         )
-        return distances[:, :k], torch.gather(candidates, 1, order[:, :k])
+        return distances, nearest
