@@ -26,6 +26,7 @@ def test_the_page_has_the_promised_examples():
         "A split in a DataLoader with a torchvision transform",
         "AdaptiveLoss in a Lightning module",
         "MagnetLoss with a pytorch-metric-learning miner",
+        "reprlab's exact knn inside AccuracyCalculator",
     }
 
 

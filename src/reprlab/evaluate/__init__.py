@@ -8,11 +8,13 @@ from reprlab.evaluate.embed import decode_prior, embed, reconstruct
 from reprlab.evaluate.knn import knn
 from reprlab.evaluate.metrics import DEFAULT_METRICS, METRICS
 from reprlab.evaluate.options import OPTIONS
+from reprlab.evaluate.pml import ExactKNN
 from reprlab.evaluate.retrieval import retrieval_scores
 from reprlab.evaluate.run import evaluate, evaluate_loaded
 
 __all__ = [
     "DEFAULT_METRICS",
+    "ExactKNN",
     "METRICS",
     "OPTIONS",
     "EvalContext",
