@@ -14,10 +14,10 @@ from reprlab.evaluate.run import evaluate, evaluate_loaded
 
 __all__ = [
     "DEFAULT_METRICS",
-    "ExactKNN",
     "METRICS",
     "OPTIONS",
     "EvalContext",
+    "ExactKNN",
     "NotApplicable",
     "decode_prior",
     "embed",
