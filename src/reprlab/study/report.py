@@ -22,7 +22,16 @@ from reprlab import __version__, atomic
 from reprlab.rundir import RunDir
 from reprlab.study import figures
 from reprlab.study.layout import read_index
-from reprlab.study.results import Results, Stat, arrow, fmt, legend, load_results, table_rows
+from reprlab.study.results import (
+    Results,
+    Stat,
+    arrow,
+    fmt,
+    legend,
+    load_results,
+    stat_text,
+    table_rows,
+)
 
 FILES = "report_files"
 CSS = """
@@ -127,8 +136,13 @@ def _html_stat(s: Stat | None) -> str:
     if s is None or s.n == 0:
         return "<td>–</td>"
     cls = ' class="best"' if s.best else ' class="tied"' if s.tied else ""
-    title = f' title="p = {s.p_value:.3g} ({_e(s.test)})"' if s.test else ""
-    return f"<td{cls}{title}>{_e(fmt(s.mean, s.half_width))}</td>"
+    title = (
+        f' title="p = {s.p_value:.3g}, corrected {s.p_adjusted:.3g}, d = {s.effect:.2g} '
+        f'({_e(s.test)})"'
+        if s.test
+        else ""
+    )
+    return f"<td{cls}{title}>{_e(stat_text(s))}</td>"
 
 
 def _html_tables(results: Results, metrics: list[str], per_table: int = 6) -> str:
