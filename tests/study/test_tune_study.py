@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import reprlab.data
+from reprlab.study.expand import cells_of
+from reprlab.study.report import write_report
 from reprlab.study.runner import run_study
 from reprlab.study.spec import parse_study
 from reprlab.study.tune import APPLIED, CHOSEN, TUNING, plan, tune_study
@@ -134,3 +136,32 @@ def test_tuned_study_runs_seeds_at_the_chosen_values(tmp_path):
     assert (tmp_path / saved["main/loss=cauchy"]["figure"]).is_file()
     again = tune_study(study, tmp_path)  # resumes: the budget is spent, nothing runs
     assert {c: e["values"] for c, e in again.items()} == chosen
+    _, md_path = write_report(tmp_path)
+    report = md_path.read_text()
+    for text in ("## Splits", "`test` split", "validation split `val` (20% of train",
+                 "## Statistics", "Holm-Bonferroni", "## Tuning", "tuned here",
+                 "log-uniform in [0.01, 1]", "3 + 0 pruned", saved["main/loss=cauchy"]["figure"],
+                 "## Warnings", "only 2 seed(s)"):  # fmt: skip
+        assert text in report, text
+    assert "## Tuning" in html_path_text(tmp_path)
+
+
+def html_path_text(root):
+    return (root / "report.html").read_text()
+
+
+def test_report_says_shipped_values_were_chosen_by_the_tune_command(tmp_path):
+    from reprlab.study.results import load_results
+    from reprlab.study.tune import write_applied
+    from reprlab.study.tuning_report import sections, to_markdown
+
+    from .fakes import write_study
+
+    study = _study()
+    root = write_study(tmp_path, {"main/loss=cauchy": {0: {"acc": 0.5}}})
+    write_applied(root, study, cells_of(plan(study)), study.spec.tune.chosen, tuned=False)
+    text = "\n".join(to_markdown(sections(root, load_results(root), {})))
+    assert "reprlab run tiny --tune" in text
+    assert "| main/loss=cauchy | model.loss_params.scale, train.lr | – | shipped |" in text
+    assert "model.loss_params.scale=0.05, train.lr=0.004" in text
+    assert "| main/loss=mse | train.lr | – | shipped | – |" not in text

@@ -20,7 +20,7 @@ import yaml
 
 from reprlab import __version__, atomic
 from reprlab.rundir import RunDir
-from reprlab.study import figures
+from reprlab.study import figures, tuning_report
 from reprlab.study.layout import read_index
 from reprlab.study.results import (
     Results,
@@ -216,7 +216,11 @@ def _html_runs(results: Results, metrics: list[str]) -> str:
 
 
 def render_html(
-    results: Results, index: dict[str, Any], figs: dict[str, list[Figure]], galleries: list[Gallery]
+    results: Results,
+    index: dict[str, Any],
+    figs: dict[str, list[Figure]],
+    galleries: list[Gallery],
+    extra: str = "",
 ) -> str:
     headline = results.select(results.headline) if results.headline else results.metrics
     done = sum(r.status == "done" for r in results.records)
@@ -236,6 +240,7 @@ def render_html(
         f'<p class="note">{_legend_html(results)}</p>',
         _html_tables(results, headline),
         "".join(_img(f) for f in figs["bars"]),
+        extra,
     ]
     others = [m for m in results.metrics if m not in headline]
     if others:
@@ -268,6 +273,7 @@ def render_markdown(
     figs: dict[str, list[Figure]],
     galleries: list[Gallery],
     study_dir: Path,
+    extra: list[str] = (),
 ) -> tuple[str, dict[str, bytes]]:
     """The Markdown report and the images it links to (``report_files/NAME.png``)."""
     from reprlab.study.results import to_markdown
@@ -294,7 +300,7 @@ def render_markdown(
         "",
         to_markdown(results, headline),
     ]
-    lines += [link(f, f"bar_{i}.png") for i, f in enumerate(figs["bars"])] + [""]
+    lines += [link(f, f"bar_{i}.png") for i, f in enumerate(figs["bars"])] + ["", *extra]
     others = [m for m in results.metrics if m not in headline]
     if others:
         lines += ["## All other metrics", "", to_markdown(results, others)]
@@ -341,8 +347,13 @@ def write_report(study_dir: str | Path) -> tuple[Path, Path]:
     study_dir = Path(study_dir)
     results, index, figs = build(study_dir)
     galleries = _run_figures(results)
-    html_text = render_html(results, index, figs, galleries)
-    md_text, files = render_markdown(results, index, figs, galleries, study_dir)
+    chosen = tuning_report.sections(study_dir, results, index)
+    html_text = render_html(
+        results, index, figs, galleries, tuning_report.to_html(chosen, study_dir)
+    )
+    md_text, files = render_markdown(
+        results, index, figs, galleries, study_dir, tuning_report.to_markdown(chosen)
+    )
     for name, data in files.items():
         atomic.write_bytes(study_dir / FILES / name, data)
     atomic.write_text(study_dir / "report.html", html_text)
