@@ -162,3 +162,34 @@ def test_report_says_shipped_values_were_chosen_by_the_tune_command(tmp_path):
     assert "| main/loss=cauchy | model.loss_params.scale, train.lr | – | shipped |" in text
     assert "model.loss_params.scale=0.05, train.lr=0.004" in text
     assert "| main/loss=mse | train.lr | – | shipped | – |" not in text
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ({"kind": "log-uniform", "low": 0.0, "high": 1.0}, "low > 0"),
+        ({"kind": "uniform", "low": 1.0, "high": 1.0}, "low < high"),
+        ({"kind": "int", "low": 1.5, "high": 4}, "integer bounds"),
+        ({"kind": "choice", "values": []}, "non-empty"),
+        ({"kind": "normal", "low": 0, "high": 1}, "tune.space.x.kind"),
+    ],
+)
+def test_bad_search_spaces_name_the_problem(param, message):
+    from reprlab.errors import ConfigError
+
+    study = {
+        "name": "s",
+        "question": "?",
+        "seeds": [0],
+        "tune": {"space": {"x": param}, "objective": {"metric": "m", "direction": "higher"}},
+    }
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        parse_study(study)
+
+
+def test_tune_without_a_block_is_a_config_error(tmp_path):
+    from reprlab.errors import ConfigError
+
+    study = parse_study({"name": "s", "question": "?", "seeds": [0]}).resolve()
+    with pytest.raises(ConfigError, match="no 'tune:' block"):
+        tune_study(study, tmp_path)
