@@ -70,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "e.g. --set train.epochs=3 (VALUE is read as YAML); repeatable",
     )
     parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="first tune each cell on the validation split as the study's 'tune:' block says "
+        "(Optuna, trials kept in OUT/tuning/optuna.db), then run the seeds at the best values",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="list the runs (cell, seed, run id, state) and exit"
     )
     parser.add_argument(
@@ -105,11 +111,11 @@ def _list() -> int:
 def run(args: argparse.Namespace) -> int:
     # lazy: keeps 'reprlab run --help' fast
     from reprlab.study import layout
-    from reprlab.study.expand import expand
     from reprlab.study.report import write_report, write_results_files
     from reprlab.study.results import to_markdown
     from reprlab.study.runner import run_study
     from reprlab.study.spec import apply_overrides, load_study
+    from reprlab.study.tune import plan, tune_study
 
     if args.list:
         return _list()
@@ -122,12 +128,17 @@ def run(args: argparse.Namespace) -> int:
     apply_overrides(study.base, parse_overrides(args.overrides))
     out = args.out or Path("outputs") / spec.name / (study.profile or "default")
     if args.dry_run:
-        for planned in expand(study):  # validated by reprlab.train.RunConfig
+        for planned in plan(study):  # validated by reprlab.train.RunConfig
             state = RunDir(layout.run_dir(out, planned.run_id)).read_status()["status"]
             cells = "; ".join(c.key for c in planned.cells)
             print(f"{planned.run_id}  seed {planned.seed}  {state:<9} {cells}")
         return 0
-    result = run_study(study, out, jobs=args.jobs, executor=args.executor, address=args.address)
+    runner = {"jobs": args.jobs, "executor": args.executor, "address": args.address}
+    chosen = None
+    if args.tune:
+        tuned = tune_study(study, out, **runner)
+        chosen = {cell: entry["values"] for cell, entry in tuned.items()}
+    result = run_study(study, out, **runner, chosen=chosen, tuned=args.tune)
     results = write_results_files(result.out)
     print()
     print(to_markdown(results, results.headline or None))

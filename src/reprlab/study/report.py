@@ -20,9 +20,18 @@ import yaml
 
 from reprlab import __version__, atomic
 from reprlab.rundir import RunDir
-from reprlab.study import figures, reference
+from reprlab.study import figures, reference, tuning_report
 from reprlab.study.layout import read_index
-from reprlab.study.results import Results, Stat, arrow, fmt, legend, load_results, table_rows
+from reprlab.study.results import (
+    Results,
+    Stat,
+    arrow,
+    fmt,
+    legend,
+    load_results,
+    stat_text,
+    table_rows,
+)
 
 FILES = "report_files"
 CSS = """
@@ -127,8 +136,13 @@ def _html_stat(s: Stat | None) -> str:
     if s is None or s.n == 0:
         return "<td>–</td>"
     cls = ' class="best"' if s.best else ' class="tied"' if s.tied else ""
-    title = f' title="p = {s.p_value:.3g} ({_e(s.test)})"' if s.test else ""
-    return f"<td{cls}{title}>{_e(fmt(s.mean, s.half_width))}</td>"
+    title = (
+        f' title="p = {s.p_value:.3g}, corrected {s.p_adjusted:.3g}, d = {s.effect:.2g} '
+        f'({_e(s.test)})"'
+        if s.test
+        else ""
+    )
+    return f"<td{cls}{title}>{_e(stat_text(s))}</td>"
 
 
 def _html_tables(results: Results, metrics: list[str], per_table: int = 6) -> str:
@@ -202,7 +216,11 @@ def _html_runs(results: Results, metrics: list[str]) -> str:
 
 
 def render_html(
-    results: Results, index: dict[str, Any], figs: dict[str, list[Figure]], galleries: list[Gallery]
+    results: Results,
+    index: dict[str, Any],
+    figs: dict[str, list[Figure]],
+    galleries: list[Gallery],
+    extra: str = "",
 ) -> str:
     headline = results.select(results.headline) if results.headline else results.metrics
     done = sum(r.status == "done" for r in results.records)
@@ -223,6 +241,7 @@ def render_html(
         _html_tables(results, headline),
         "".join(_img(f) for f in figs["bars"]),
         reference.to_html(reference.reference_views(index, results)),
+        extra,
     ]
     others = [m for m in results.metrics if m not in headline]
     if others:
@@ -255,6 +274,7 @@ def render_markdown(
     figs: dict[str, list[Figure]],
     galleries: list[Gallery],
     study_dir: Path,
+    extra: list[str] = (),
 ) -> tuple[str, dict[str, bytes]]:
     """The Markdown report and the images it links to (``report_files/NAME.png``)."""
     from reprlab.study.results import to_markdown
@@ -283,6 +303,7 @@ def render_markdown(
     ]
     lines += [link(f, f"bar_{i}.png") for i, f in enumerate(figs["bars"])] + [""]
     lines += [reference.to_markdown(reference.reference_views(index, results))]
+    lines += [*extra]
     others = [m for m in results.metrics if m not in headline]
     if others:
         lines += ["## All other metrics", "", to_markdown(results, others)]
@@ -329,8 +350,13 @@ def write_report(study_dir: str | Path) -> tuple[Path, Path]:
     study_dir = Path(study_dir)
     results, index, figs = build(study_dir)
     galleries = _run_figures(results)
-    html_text = render_html(results, index, figs, galleries)
-    md_text, files = render_markdown(results, index, figs, galleries, study_dir)
+    chosen = tuning_report.sections(study_dir, results, index)
+    html_text = render_html(
+        results, index, figs, galleries, tuning_report.to_html(chosen, study_dir)
+    )
+    md_text, files = render_markdown(
+        results, index, figs, galleries, study_dir, tuning_report.to_markdown(chosen)
+    )
     for name, data in files.items():
         atomic.write_bytes(study_dir / FILES / name, data)
     atomic.write_text(study_dir / "report.html", html_text)

@@ -24,8 +24,9 @@ from reprlab.errors import ConfigError
 from reprlab.rundir import RunDir
 from reprlab.study import layout
 from reprlab.study.executors import run_tasks
-from reprlab.study.expand import PlannedRun, cells_of, expand
+from reprlab.study.expand import PlannedRun, cells_of
 from reprlab.study.spec import ResolvedStudy
+from reprlab.study.tune import TUNING, plan, write_applied
 from reprlab.study.worker import DEFAULT_BACKEND
 
 
@@ -84,7 +85,7 @@ def _check_out(out: Path, name: str) -> None:
             raise ConfigError(
                 f"{str(out)!r} holds study {previous!r}, not {name!r}; choose another --out"
             )
-    elif out.exists() and any(not p.name.startswith(".") for p in out.iterdir()):
+    elif out.exists() and any(p.name[0] != "." and p.name != TUNING for p in out.iterdir()):
         raise ConfigError(
             f"{str(out)!r} exists and is not a study directory; choose an empty or new --out"
         )
@@ -140,19 +141,26 @@ def run_study(
     address: str | None = None,
     console: Any = None,
     backend: str = DEFAULT_BACKEND,
+    chosen: dict[str, dict[str, Any]] | None = None,
+    tuned: bool = False,
 ) -> StudyRun:
     """Train and evaluate every unfinished run of ``study`` into ``out/runs/<run_id>/``.
 
     ``backend`` names the module that validates, names, trains and evaluates runs
     (``validate``, ``run_id``, ``SEED_KEY``, ``has_checkpoint``, ``train``, ``evaluate``).
+    ``chosen`` maps cell keys to config values found by tuning (``tuned``); by default each
+    cell runs at the values the study's ``tune.chosen`` ships (``reprlab.study.tune.plan``).
     """
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out).resolve()
     module = importlib.import_module(backend)
-    planned = expand(study, module.validate, module.run_id, module.SEED_KEY)
+    if chosen is None and study.spec.tune is not None:
+        chosen = study.spec.tune.chosen
+    planned = plan(study, chosen, module.validate, module.run_id, module.SEED_KEY)
     _check_out(out, study.spec.name)
     with study_lock(out):
+        write_applied(out, study, cells_of(planned), chosen, tuned)
         return _run(study, planned, out, jobs, executor, address, console, backend)
 
 

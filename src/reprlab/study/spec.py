@@ -121,6 +121,8 @@ class ReportSettings(_Strict):
     directions: dict[str, Direction] = Field(default_factory=dict)
     alpha: float = Field(0.05, gt=0, lt=1)
     figures: list[str] = Field(default_factory=list)
+    correction: Literal["holm", "none"] = "holm"
+    interval: Literal["t", "bootstrap"] = "t"
 
 
 class Profile(_Strict):
@@ -173,6 +175,77 @@ class ReferenceTable(_Strict):
         return self
 
 
+class ValidationSplit(_Strict):
+    """The validation split every run holds out of train: a class-stratified ``fraction``
+    drawn with ``seed`` (``reprlab.data.load_dataset(val_fraction=, seed=)``), set on each
+    reprlab run by ``reprlab.study.tune.plan``. Everything a study chooses (tuned values,
+    probe settings) is chosen on it; test is read once per run."""
+
+    fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 0
+
+    def apply(self, base: dict[str, Any]) -> None:
+        """Set ``data.val_fraction`` and ``data.seed`` unless the base config sets them."""
+        data = base.setdefault("data", {})
+        data.setdefault("val_fraction", self.fraction)
+        data.setdefault("seed", self.seed)
+
+
+class SearchParam(_Strict):
+    """One tuned config key: ``log-uniform`` or ``uniform`` floats in [low, high], ``int``
+    in [low, high] (``log`` for a log scale), or a ``choice`` among ``values``; ``cells``
+    (glob patterns of cell keys, e.g. ``*loss=cauchy*``) limits it to some cells."""
+
+    kind: Literal["log-uniform", "uniform", "int", "choice"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    values: list[Any] | None = None
+    cells: list[str] = Field(default_factory=lambda: ["*"])
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchParam:
+        if self.kind == "choice":
+            if not self.values:
+                raise ValueError("a 'choice' needs a non-empty 'values' list")
+            return self
+        if self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(f"{self.kind!r} needs low < high, got {self.low}, {self.high}")
+        if self.kind == "log-uniform" and self.low <= 0:
+            raise ValueError(f"'log-uniform' needs low > 0, got {self.low}")
+        if self.kind == "int" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
+            raise ValueError(f"'int' needs integer bounds, got {self.low}, {self.high}")
+        return self
+
+
+class Objective(_Strict):
+    """What tuning optimises: a metric read on the validation split, and its direction. A
+    name starting ``val_`` is a column of the training log (``val_loss``); any other is an
+    evaluation metric (``probe-logistic/accuracy``) computed with ``split: val``."""
+
+    metric: str
+    direction: Direction
+
+
+class TuneSettings(_Strict):
+    """``reprlab run STUDY --tune``: per cell, ``trials`` Optuna trials (seeded TPE, median
+    pruning on the validation metric every ``report_every`` epochs) over ``space``; then the
+    study's seeds train at each cell's best values. ``chosen`` holds values a past tuning
+    found (per cell key), used by runs without ``--tune``; ``command`` re-derives them."""
+
+    space: dict[str, SearchParam] = Field(min_length=1)
+    objective: Objective
+    trials: int = Field(20, ge=1)
+    seed: int = 0
+    startup_trials: int = Field(5, ge=0)
+    prune: bool = True
+    report_every: int = Field(1, ge=1)
+    chosen: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    command: str = ""
+
+
 class StudySpec(_Strict):
     """A study file. See the module docstring for the meaning of each section."""
 
@@ -191,6 +264,8 @@ class StudySpec(_Strict):
     profiles: dict[str, Profile] = Field(default_factory=dict)
     default_profile: str = "quick"
     reference: list[ReferenceTable] = Field(default_factory=list)
+    validation: ValidationSplit = Field(default_factory=lambda: ValidationSplit())
+    tune: TuneSettings | None = None
 
     _shorthand = field_validator("axes", mode="before")(_axes_shorthand)
 
