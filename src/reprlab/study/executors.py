@@ -1,18 +1,24 @@
 """Executors run study tasks and yield each outcome as it finishes.
 
-``local``: ``jobs`` at a time; one job runs in this process, more run in a pool of spawned
-processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe the
-machine. ``ray``: each run is a Ray task asking for the same number of CPUs, on the cluster at
-``address`` (a local Ray instance when none is given); run directories must then lie on a
-file system every node shares.
+``local``: ``jobs`` at a time; one job runs in this process, more run in ``jobs`` spawned
+worker processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe
+the machine. A worker that dies (killed, out of memory) fails only the run it held, with the
+signal or exit code as its reason; a fresh worker takes its place and the other runs go on.
+``ray``: each run is a Ray task asking for the same number of CPUs, on the cluster at
+``address``, or on a local cluster that listens on 127.0.0.1 only, without a dashboard unless
+asked, and is shut down when the study ends or the process gets SIGTERM or SIGINT. A task
+whose worker or node is lost is retried once, then reported failed for that run only; run
+directories must lie on a file system every node shares.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +54,11 @@ def _init_worker(threads: int) -> None:
     set_threads(threads)
 
 
-def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
-    reason = f"worker process died: {type(error).__name__}: {error}"[:500]
+def _crashed(task: dict[str, Any], why: BaseException | str) -> dict[str, Any]:
+    """The outcome of a run whose worker died: ``failed`` with ``why``, in its status too."""
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {' '.join(str(why).split())}"
+    reason = f"worker process died: {why}"[:500]
     RunDir(task["run_dir"]).mark_failed(reason)
     return {
         "run_id": Path(task["run_dir"]).name,
@@ -59,6 +68,64 @@ def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
         "resumed": False,
         "metrics": None,
     }
+
+
+def _serve(conn, threads: int) -> None:
+    """A worker: run each task received on ``conn`` and send its outcome back; ``None`` ends."""
+    _init_worker(threads)
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        conn.send(execute_run(task))
+
+
+def _exit_reason(code: int | None) -> str:
+    """``killed by SIGKILL`` or ``exit code N``, from a process's exit code."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One spawned worker process, the pipe to it, and the task it holds (if any)."""
+
+    def __init__(self, context, threads: int) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, threads), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: dict[str, Any] | None = None
+
+    def give(self, task: dict[str, Any]) -> None:
+        self.task = task
+        self.conn.send(task)
+
+    def take(self) -> dict[str, Any]:
+        """The outcome of the held task; a worker that died gives a ``failed`` one."""
+        task, self.task = self.task, None
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(timeout=5)
+            return _crashed(task, _exit_reason(self.process.exitcode))
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=2 if self.task is None else 0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, Any]]:
@@ -74,27 +141,73 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
         finally:
             torch.set_num_threads(previous)
         return
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads,),
-    ) as pool:
-        futures = {pool.submit(execute_run, {**task, "threads": threads}): task for task in tasks}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    yield future.result()
-                except Exception as error:
-                    yield _crashed(futures[future], error)
+    context = get_context("spawn")
+    queue = deque({**task, "threads": threads} for task in tasks)
+    workers = [_Worker(context, threads) for _ in range(min(jobs, len(queue)))]
+    try:
+        while True:
+            for i, worker in enumerate(workers):
+                if worker.task is None and queue:
+                    if not worker.alive():  # died while idle: replace it
+                        worker.stop()
+                        workers[i] = worker = _Worker(context, threads)
+                    worker.give(queue.popleft())
+            busy = [w for w in workers if w.task is not None]
+            if not busy:
+                return
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for i, worker in enumerate(workers):
+                if worker.task is None:
+                    continue
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    if not worker.conn.poll() and worker.alive():
+                        continue
+                    outcome = worker.take()
+                    if not worker.alive():  # the pool is rebuilt: a fresh worker
+                        worker.stop()
+                        workers[i] = _Worker(context, threads)
+                    yield outcome
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def start_local_ray(ray: Any, cpus: int, dashboard: bool = False) -> None:
+    """A Ray instance on this machine only: every server binds 127.0.0.1; no dashboard
+    unless ``dashboard``."""
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=dashboard,
+        dashboard_host=LOOPBACK,
+        log_to_driver=False,
+        _node_ip_address=LOOPBACK,
+    )
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _on_signals(handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for SIGTERM and SIGINT (main thread only); the previous ones."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def run_ray(
-    tasks: list[dict[str, Any]], jobs: int = 1, address: str | None = None
+    tasks: list[dict[str, Any]],
+    jobs: int = 1,
+    address: str | None = None,
+    dashboard: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each."""
+    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each. A task whose
+    worker or node dies is retried once (``max_retries``), then reported for its run only."""
     try:
         import ray
     except ImportError:
@@ -104,16 +217,19 @@ def run_ray(
         ) from None
     threads = threads_per_job(jobs)
     started = False
+    previous: dict[int, Any] = {}
     if not ray.is_initialized():
+        # a signal ends the study through the 'finally' below, which stops the local cluster
+        previous = _on_signals(_raise_exit)
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=threads * max(1, jobs), include_dashboard=False, log_to_driver=False)
+            start_local_ray(ray, threads * max(1, jobs), dashboard)
         started = True
     try:
         # a task must fit the cluster: never ask for more CPUs than it has
         threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
-        remote = ray.remote(num_cpus=threads, max_retries=0)(execute_run)
+        remote = ray.remote(num_cpus=threads, max_retries=1, retry_exceptions=False)(execute_run)
         refs = {remote.remote({**task, "threads": threads}): task for task in tasks}
         pending = list(refs)
         while pending:
@@ -121,15 +237,21 @@ def run_ray(
             for ref in done:
                 try:
                     yield ray.get(ref)
-                except Exception as error:
+                except Exception as error:  # a lost worker, node or actor: this run only
                     yield _crashed(refs[ref], error)
     finally:
         if started:
             ray.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_tasks(
-    tasks: list[dict[str, Any]], executor: str = "local", jobs: int = 1, address: str | None = None
+    tasks: list[dict[str, Any]],
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    dashboard: bool = False,
 ) -> Iterator[dict[str, Any]]:
     if executor == "local":
         if address:
@@ -138,5 +260,5 @@ def run_tasks(
             )
         return run_local(tasks, jobs)
     if executor == "ray":
-        return run_ray(tasks, jobs, address)
+        return run_ray(tasks, jobs, address, dashboard)
     raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")

@@ -8,7 +8,6 @@ interrupted, ``failed``) runs again, resuming from its last checkpoint when it h
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import os
 import sys
@@ -21,10 +20,10 @@ from typing import Any
 
 from reprlab import __version__
 from reprlab.errors import ConfigError
-from reprlab.rundir import RunDir
+from reprlab.rundir import RunDir, exclusive_lock
 from reprlab.study import layout
 from reprlab.study.executors import run_tasks
-from reprlab.study.expand import PlannedRun, cells_of, expand
+from reprlab.study.expand import PlannedRun, cells_of, check_evaluation, expand
 from reprlab.study.spec import ResolvedStudy
 from reprlab.study.worker import DEFAULT_BACKEND
 
@@ -78,6 +77,8 @@ def build_index(study: ResolvedStudy, runs: list[PlannedRun], out: Path) -> dict
 
 
 def _check_out(out: Path, name: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
     if (out / layout.INDEX).is_file():
         previous = layout.read_index(out).get("study")
         if previous != name:
@@ -93,18 +94,8 @@ def _check_out(out: Path, name: str) -> None:
 @contextmanager
 def study_lock(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` so that two ``reprlab run`` never share a study directory."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another 'reprlab run' is using {str(out)!r}; wait for it or choose another --out"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(out, "reprlab run"):
+        yield
 
 
 def _interactive() -> bool:
@@ -150,6 +141,7 @@ def run_study(
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out).resolve()
     module = importlib.import_module(backend)
+    check_evaluation(study, module)  # every name, before any training
     planned = expand(study, module.validate, module.run_id, module.SEED_KEY)
     _check_out(out, study.spec.name)
     with study_lock(out):
