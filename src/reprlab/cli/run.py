@@ -58,6 +58,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "auto; default: start a local Ray instance",
     )
     parser.add_argument(
+        "--ray-dashboard",
+        action="store_true",
+        help="with --executor ray and no --address: start the local cluster's dashboard "
+        "(on 127.0.0.1; off by default)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default: outputs/STUDY/PROFILE)"
     )
     parser.add_argument(
@@ -146,7 +152,14 @@ def run(args: argparse.Namespace) -> int:
             cells = "; ".join(c.key for c in planned.cells)
             print(f"{planned.run_id}  seed {planned.seed}  {state:<9} {cells}")
         return 0
-    result = run_study(study, out, jobs=args.jobs, executor=args.executor, address=args.address)
+    result = run_study(
+        study,
+        out,
+        jobs=args.jobs,
+        executor=args.executor,
+        address=args.address,
+        dashboard=args.ray_dashboard,
+    )
     results = write_results_files(result.out)
     print()
     print(to_markdown(results, results.headline or None))

@@ -5,8 +5,11 @@ worker processes, each limited to ``cores // jobs`` threads so the jobs do not o
 the machine. A worker that dies (killed, out of memory) fails only the run it held, with the
 signal or exit code as its reason; a fresh worker takes its place and the other runs go on.
 ``ray``: each run is a Ray task asking for the same number of CPUs, on the cluster at
-``address``, or on a local cluster that listens on 127.0.0.1 only, without a dashboard unless
-asked, and is shut down when the study ends or the process gets SIGTERM or SIGINT. A task
+``address`` (explicit), or on a local cluster started for the study, without a dashboard
+unless asked (then on 127.0.0.1), and shut down when the study ends or the process gets
+SIGTERM or SIGINT. Ray itself resolves 127.0.0.1 to the machine's address for its own
+servers (``ray._private.services.resolve_ip_for_localhost``), so they are not confined to
+loopback: run Ray studies on a trusted network. A task
 whose worker or node is lost is retried once, then reported failed for that run only; run
 directories must lie on a file system every node shares.
 """
@@ -176,14 +179,10 @@ LOOPBACK = "127.0.0.1"
 
 
 def start_local_ray(ray: Any, cpus: int, dashboard: bool = False) -> None:
-    """A Ray instance on this machine only: every server binds 127.0.0.1; no dashboard
-    unless ``dashboard``."""
+    """A Ray instance on this machine: no dashboard unless ``dashboard``, and then on
+    127.0.0.1 only."""
     ray.init(
-        num_cpus=cpus,
-        include_dashboard=dashboard,
-        dashboard_host=LOOPBACK,
-        log_to_driver=False,
-        _node_ip_address=LOOPBACK,
+        num_cpus=cpus, include_dashboard=dashboard, dashboard_host=LOOPBACK, log_to_driver=False
     )
 
 

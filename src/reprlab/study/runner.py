@@ -131,6 +131,7 @@ def run_study(
     address: str | None = None,
     console: Any = None,
     backend: str = DEFAULT_BACKEND,
+    dashboard: bool = False,
 ) -> StudyRun:
     """Train and evaluate every unfinished run of ``study`` into ``out/runs/<run_id>/``.
 
@@ -145,7 +146,7 @@ def run_study(
     planned = expand(study, module.validate, module.run_id, module.SEED_KEY)
     _check_out(out, study.spec.name)
     with study_lock(out):
-        return _run(study, planned, out, jobs, executor, address, console, backend)
+        return _run(study, planned, out, jobs, executor, address, console, backend, dashboard)
 
 
 def _run(
@@ -157,6 +158,7 @@ def _run(
     address: str | None,
     console: Any,
     backend: str,
+    dashboard: bool = False,
 ) -> StudyRun:
     from rich.console import Console
     from rich.progress import (
@@ -208,7 +210,7 @@ def _run(
     start = time.perf_counter()
     with progress:
         bar = progress.add_task(study.spec.name, total=len(tasks))
-        for outcome in run_tasks(tasks, executor, jobs, address):
+        for outcome in run_tasks(tasks, executor, jobs, address, dashboard):
             result.outcomes.append(outcome)
             progress.console.print(_line(by_id, outcome, headline))
             progress.advance(bar)
