@@ -224,10 +224,13 @@ class RunDir:
 @contextmanager
 def exclusive_lock(folder: Path, holder: str, option: str = "--out") -> Iterator[None]:
     """An exclusive, non-blocking ``flock`` on ``folder/.lock``, so that two processes never
-    write one run or study folder; released when the block ends or the process dies."""
+    write one run or study folder; released when the block ends or the process dies. A folder
+    this lock created and nothing else wrote to is removed again."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a") as handle:
+    lock = folder / ".lock"
+    with open(lock, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -238,6 +241,9 @@ def exclusive_lock(folder: Path, holder: str, option: str = "--out") -> Iterator
         try:
             yield
         finally:
+            if created and [p.name for p in folder.iterdir()] == [lock.name]:
+                lock.unlink()
+                folder.rmdir()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -46,9 +46,10 @@ def test_train_takes_an_exclusive_lock_on_its_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     with RunDir(out).lock("reprlab train"):
         code = main(["train", *QUICK, "--out", str(out)])
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
     err = capsys.readouterr().err.strip()
     assert code == 2 and "another 'reprlab train' is using" in err, err
-    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    assert not out.exists()  # the lock's own folder is removed when nothing was written
     assert main(["train", *QUICK, "--out", str(out)]) == 0  # free again
     assert RunDir(out).read_status()["status"] == "done"
 
