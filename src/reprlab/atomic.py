@@ -1,6 +1,8 @@
 """Atomic writes: write to a temporary file in the target's folder, then `os.replace`.
 
 A reader never sees a half-written file, and a crash leaves the previous version intact.
+Files get the mode a plain ``open()`` would give them (``0o666 & ~umask``; ``mkstemp`` alone
+makes them ``0o600``), and folders ``0o777 & ~umask``.
 """
 
 import io
@@ -13,13 +15,23 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

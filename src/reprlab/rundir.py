@@ -10,6 +10,7 @@
     RUN/logs/error.log         the traceback of a failed run
     RUN/metrics.json           evaluation results (written by reprlab.evaluate only)
     RUN/figures/NAME.png       figures
+    RUN/.lock                  held (flock) by the one process writing the run
 
 train, evaluate, study and the report all reach a run's files through ``RunDir``.
 """
@@ -17,10 +18,13 @@ train, evaluate, study and the report all reach a run's files through ``RunDir``
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +95,14 @@ class RunDir:
     def figure(self, name: str) -> Path:
         """Where figure ``name`` is drawn (``figures/NAME.png``)."""
         return self.figures / f"{name}.png"
+
+    # --- lock ---------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, holder: str = "reprlab train", option: str = "--out") -> Iterator[None]:
+        """Hold ``RUN/.lock`` exclusively while writing the run; another holder is a
+        ``ConfigError`` at once (creates the folder)."""
+        with exclusive_lock(self.path, holder, option):
+            yield
 
     # --- config -------------------------------------------------------------------------
     def is_run(self) -> bool:
@@ -207,6 +219,32 @@ class RunDir:
 
     def read_summary(self) -> dict[str, Any] | None:
         return _read_json(self.summary_file)
+
+
+@contextmanager
+def exclusive_lock(folder: Path, holder: str, option: str = "--out") -> Iterator[None]:
+    """An exclusive, non-blocking ``flock`` on ``folder/.lock``, so that two processes never
+    write one run or study folder; released when the block ends or the process dies. A folder
+    this lock created and nothing else wrote to is removed again."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".lock"
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another '{holder}' is using {str(folder)!r}; wait for it or choose another "
+                f"{option}"
+            ) from None
+        try:
+            yield
+        finally:
+            if created and [p.name for p in folder.iterdir()] == [lock.name]:
+                lock.unlink()
+                folder.rmdir()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

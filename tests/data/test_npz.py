@@ -49,3 +49,20 @@ def test_npz_truncated(tmp_path):
     (tmp_path / "t.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError, match=r"t.npz"):
         load_dataset(f"npz:{tmp_path / 't.npz'}")
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        # issue 14, point 9: one example per class left the test split empty
+        (dict(images=np.zeros((3, 8, 8), np.uint8), labels=np.arange(3)), "too small to split"),
+        (dict(images=np.zeros((5, 8, 8), np.uint8), labels=np.array([0, 0, 1, 1, 2])),
+         r"classes 2 \(1\)"),
+        (dict(images=np.zeros((4, 0, 8), np.uint8), labels=np.arange(4) % 2), "zero height"),
+        (dict(images=np.zeros((4, 1, 0, 8), np.uint8), labels=np.arange(4) % 2), "zero height"),
+    ],
+)  # fmt: skip
+def test_npz_refuses_data_it_cannot_use(tmp_path, arrays, message):
+    np.savez(tmp_path / "small.npz", **arrays)
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"npz:{tmp_path / 'small.npz'}")

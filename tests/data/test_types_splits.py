@@ -89,3 +89,14 @@ def test_bad_names_and_fractions():
         load_dataset("digits", val_fraction=1.0)
     with pytest.raises(ConfigError, match="fixed image size"):
         load_dataset("digits@32")
+
+
+def test_validation_split_of_too_little_data_says_so():
+    """Issue 14, point 9: a data set too small to split says so."""
+    from reprlab.data import stratified_split
+
+    split = Split(torch.zeros(3, 1, 2, 2, dtype=torch.uint8), torch.arange(3))
+    with pytest.raises(DataError, match="too few to hold out"):
+        stratified_split(split, 0.2, 0)
+    rest, held = stratified_split(split, 0.0, 0)
+    assert len(rest) == 3 and len(held) == 0

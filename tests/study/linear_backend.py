@@ -4,13 +4,15 @@ probe. It writes the run-directory layout of docs/architecture.md, so the runner
 resume, parallel and failure handling are tested independently of ``reprlab.train``.
 
 ``model.loss`` ``explode`` raises during training and ``nan`` diverges; ``train.sleep`` pauses
-after each epoch so that a test can kill a study mid-run.
+after each epoch so that a test can kill a study mid-run; ``worker.pid`` names the process
+training the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -97,6 +99,7 @@ def train(config_dict: dict, run_dir: Path, resume: bool = False) -> None:
         optimizer.load_state_dict(state["optimizer"])
         start, rows = int(state["epoch"]) + 1, list(state["rows"])
     _status(run_dir, "running", epoch=start, resumed_from=start if resume else None)
+    (run_dir / "worker.pid").write_text(str(os.getpid()))  # lets a test kill this worker
     for epoch in range(start, config.train.epochs):
         generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)
         order = torch.randperm(len(x), generator=generator)

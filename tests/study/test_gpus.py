@@ -1,11 +1,10 @@
 """One GPU per run: the GPU each local job sees, and the GPUs a Ray task asks for."""
 
 import os
-import queue
 
 import pytest
 
-from reprlab.study.executors import claim_gpu, gpu_slots, gpus_per_task
+from reprlab.study.executors import gpu_slots, gpus_per_task, see_gpu
 
 
 def test_gpu_slots_go_round_robin_and_are_empty_without_gpus():
@@ -14,16 +13,11 @@ def test_gpu_slots_go_round_robin_and_are_empty_without_gpus():
     assert gpu_slots(4, 0) == []
 
 
-def test_each_worker_claims_the_next_gpu(monkeypatch):
+def test_a_worker_sees_only_its_gpu(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    slots = queue.Queue()
-    for slot in gpu_slots(2, 2):
-        slots.put(slot)
-    claim_gpu(slots)
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
-    claim_gpu(slots)
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
-    claim_gpu(None)  # no GPUs: the environment is left as it is
+    see_gpu(None)  # no GPUs: the environment is left as it is
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    see_gpu("1")
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
 
 

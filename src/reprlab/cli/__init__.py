@@ -4,11 +4,17 @@ Each sub-command is a module of this package (``reprlab.cli.train``, ``reprlab.c
 imported only when that sub-command runs (so ``reprlab --help`` is instant). A command module
 provides ``configure(parser)``, which adds its arguments to an ``argparse.ArgumentParser``, and
 ``run(args) -> int``.
+
+Every error is one line on stderr and an exit status: 2 for usage (a bad option or value,
+``ConfigError``), 1 for data and runtime (a missing or corrupt data set, a full disk, a bug).
+``REPRLAB_TRACEBACK=1`` shows the traceback of an unexpected error as well.
 """
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from reprlab import __version__
 from reprlab.errors import ReprlabError
@@ -63,6 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"reprlab {top.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a full disk, a read-only folder, a vanished file
+        print(f"reprlab {top.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if os.environ.get("REPRLAB_TRACEBACK"):
+            traceback.print_exc()
+        print(
+            f"reprlab {top.command}: error: {_one_line(error)} (an unexpected error; "
+            "REPRLAB_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` on one line, at most 400 characters."""
+    text = " ".join(str(error).split()) or "(no message)"
+    return f"{type(error).__name__}: {text}"[:400]
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # lazy: keeps 'reprlab report --help' fast
+    from reprlab.cli.results import readable_study
     from reprlab.study.report import write_report, write_results_files
 
-    write_results_files(args.dir)
-    html_path, md_path = write_report(args.dir)
+    with readable_study(args.dir):
+        write_results_files(args.dir)
+        html_path, md_path = write_report(args.dir)
     print(f"report: {html_path}\n        {md_path}")
     return 0

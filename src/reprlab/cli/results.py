@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -32,11 +34,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="show every metric in md")
 
 
+@contextmanager
+def readable_study(directory: Path) -> Iterator[None]:
+    """Turn a study folder whose files do not have the layout ``reprlab run`` writes (a
+    ``study.json`` edited by hand to wrong types) into a one-line ``DataError``."""
+    from reprlab.errors import DataError, ReprlabError
+
+    try:
+        yield
+    except ReprlabError:
+        raise
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as error:
+        why = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        raise DataError(
+            f"{str(directory)!r} does not hold a study as 'reprlab run' writes it ({why}); "
+            "re-run 'reprlab run' with the same study and --out to rewrite study.json"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     # lazy: keeps 'reprlab results --help' fast
     from reprlab.study.results import load_results, to_csv, to_json, to_markdown
 
-    results = load_results(args.dir)
+    with readable_study(args.dir):
+        results = load_results(args.dir)
     metrics = args.metrics
     if args.format == "md":
         if metrics is None and not args.all and results.headline:

@@ -58,6 +58,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "auto; default: start a local Ray instance",
     )
     parser.add_argument(
+        "--ray-dashboard",
+        action="store_true",
+        help="with --executor ray and no --address: start the local cluster's dashboard "
+        "(on 127.0.0.1; off by default)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="study directory (default: outputs/STUDY/PROFILE)"
     )
     parser.add_argument(
@@ -99,6 +105,25 @@ def parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
+OUTPUTS = Path("outputs")
+
+
+def default_out(study: str, profile: str | None, root: Path = OUTPUTS) -> Path:
+    """``root/STUDY/PROFILE``, resolved; a name that would lead outside ``root`` (``..``, an
+    absolute path) is a ``ConfigError``, so a study file never decides where output goes."""
+    from reprlab.study.spec import check_slug  # lazy: keeps --help fast
+
+    base = root.resolve()
+    try:
+        parts = [check_slug(study, "study name"), check_slug(profile or "default", "profile")]
+    except ValueError as error:
+        raise ConfigError(f"{error}; rename it in the study file") from None
+    out = base.joinpath(*parts).resolve()
+    if not out.is_relative_to(base):
+        raise ConfigError(f"the study's output {str(out)!r} lies outside {str(base)!r}")
+    return out
+
+
 def _list() -> int:
     from reprlab.study.spec import bundled_names, load_study  # lazy: keeps --help fast
 
@@ -126,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
     study = spec.resolve(args.profile)
     apply_overrides(study.base, parse_overrides(args.overrides))
-    out = args.out or Path("outputs") / spec.name / (study.profile or "default")
+    out = args.out or default_out(spec.name, study.profile)
     if args.dry_run:
         for planned in plan(study):  # validated by reprlab.train.RunConfig
             state = RunDir(layout.run_dir(out, planned.run_id)).read_status()["status"]
@@ -138,7 +163,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tune:
         tuned = tune_study(study, out, **runner)
         chosen = {cell: entry["values"] for cell, entry in tuned.items()}
-    result = run_study(study, out, **runner, chosen=chosen, tuned=args.tune)
+    result = run_study(
+        study, out, **runner, chosen=chosen, tuned=args.tune, dashboard=args.ray_dashboard
+    )
     results = write_results_files(result.out)
     print()
     print(to_markdown(results, results.headline or None))

@@ -28,9 +28,10 @@ from pydantic.fields import FieldInfo
 from reprlab.errors import ConfigError
 from reprlab.models import MODELS
 from reprlab.rundir import RunDir
+from reprlab.train.checkpoint import load_checkpoint
 from reprlab.train.config import RunConfig, load_config, run_id
 from reprlab.train.loop import fit
-from reprlab.train.run import prepare
+from reprlab.train.run import check_resumable, prepare
 
 #: the RunConfig fields that are options, by group; each option is named after the field's last
 #: key (``train.lr`` is ``--lr``) unless ALIASES names it, and its help is the field's
@@ -193,6 +194,7 @@ def _convert(path: str, value: Any) -> Any:
 PATHS = [path for paths in GROUPS.values() for path in paths]
 OPTION_OF = {path: _flags(path)[0] for path in PATHS}
 OPTION_OF.update({path: "--" + dest.replace("_", "-") for dest, path in EMBEDDER_PATHS.items()})
+OPTION_OF.update({f"model.loss_params.{name}": f"--{name}" for name in LOSS_PARAMS})
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -341,10 +343,12 @@ def build_config(args: argparse.Namespace):
     except ValidationError as error:
         first = error.errors()[0]
         path = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
-        where = OPTION_OF.get(path, f"config key {path!r}" if path else "config")
         value = first.get("input")
         shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
         message = first["msg"].removeprefix("Value error, ")
+        if not path:  # a check of the whole config names the key first
+            path = message.split(" ", 1)[0]
+        where = OPTION_OF.get(path, f"config key {path!r}" if path else "config")
         raise ConfigError(f"{where}: {message}{shown}") from None
 
 
@@ -353,27 +357,20 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume needs --out DIR, the run directory to continue")
     config = build_config(args)
     out = Path(args.out) if args.out else Path("runs") / run_id(config)
-    run = RunDir(out)
-    if args.resume and run.is_run():
-        if load_config(run.config_file) != config:
-            raise ConfigError(
-                f"--resume: the options differ from {str(run.config_file)!r}; resume with the "
-                "saved config (drop the changed options) or train into a new --out"
-            )
-    if not args.resume and run.has_checkpoint():
-        raise ConfigError(
-            f"--out {str(out)!r} already holds a run; pass --resume to continue "
-            "it or choose another directory"
-        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
     config, dataset, model = prepare(config)  # every remaining check, before any write
-    result = fit(
-        model,
-        dataset,
-        config,
-        out,
-        resume=args.resume,
-        progress=False if args.no_progress else None,
-    )
+    run = RunDir(out)
+    with run.lock("reprlab train"):  # the folder exists from here on: its config is valid
+        _check_out(args, run, config, model)
+        result = fit(
+            model,
+            dataset,
+            config,
+            out,
+            resume=args.resume,
+            progress=False if args.no_progress else None,
+        )
     loss = result.metrics.get("loss", float("nan"))
     val = result.metrics.get("val_loss")
     val_text = f", val loss {val:.5g}" if val is not None else ""
@@ -385,3 +382,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"reason: {result.reason}")
         return 1
     return 0
+
+
+def _check_out(args: argparse.Namespace, run: RunDir, config, model) -> None:
+    """Under the run's lock: ``--resume`` continues the same config from a checkpoint that
+    fits it; without ``--resume``, a folder that holds a run is refused."""
+    if args.resume and run.is_run():
+        if load_config(run.config_file) != config:
+            raise ConfigError(
+                f"--resume: the options differ from {str(run.config_file)!r}; resume with the "
+                "saved config (drop the changed options) or train into a new --out"
+            )
+    if args.resume and run.has_checkpoint():
+        check_resumable(model, load_checkpoint(run.last_checkpoint), str(run.path))
+    if not args.resume and run.has_checkpoint():
+        raise ConfigError(
+            f"--out {str(run.path)!r} already holds a run; pass --resume to continue "
+            "it or choose another directory"
+        )

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from reprlab.data.types import Split
+from reprlab.errors import DataError
 
 
 def stratified_indices(
@@ -38,6 +39,12 @@ def stratified_indices(
 
 
 def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """``(rest, held_out)`` of ``split`` with `stratified_indices`."""
+    """``(rest, held_out)`` of ``split`` with `stratified_indices`; a split too small to
+    hold anything out (no class with 2 examples) is a ``DataError``."""
     keep, held = stratified_indices(split.labels.numpy(), fraction, seed)
+    if fraction > 0 and (len(held) == 0 or len(keep) == 0):
+        raise DataError(
+            f"{len(split)} examples are too few to hold out a fraction {fraction}: no class "
+            "has 2 examples; use more data or val_fraction=0"
+        )
     return split.subset(keep), split.subset(held)

@@ -12,9 +12,32 @@ SEED_KEY = "train.seed"
 
 
 def validate(config: dict[str, Any]) -> Any:
+    """The ``RunConfig`` of ``config``, its loss name checked too (before any training)."""
+    from reprlab.errors import UnknownNameError
+    from reprlab.models.reconstruction import objective_names
     from reprlab.train import RunConfig
 
-    return RunConfig.model_validate(config)
+    validated = RunConfig.model_validate(config)
+    loss = validated.model.loss
+    if validated.model.name != "embedder" and loss not in objective_names():
+        raise UnknownNameError(
+            f"unknown loss {loss!r} (model.loss); valid: {', '.join(objective_names())}"
+        )
+    return validated
+
+
+def check_evaluation(metrics: list[str] | None, figures: list[str], options: dict) -> None:
+    """Every metric, figure and evaluation option name exists (checked before any training)."""
+    from reprlab.evaluate.figures import FIGURES
+    from reprlab.evaluate.metrics import METRICS
+    from reprlab.evaluate.options import check_options
+    from reprlab.registry import lookup
+
+    for name in metrics or []:
+        lookup(METRICS, name, "metric")
+    for name in figures or []:
+        lookup(FIGURES, name, "figure")
+    check_options(options)
 
 
 def run_id(config: Any) -> str:

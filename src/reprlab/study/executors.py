@@ -1,20 +1,29 @@
 """Executors run study tasks and yield each outcome as it finishes.
 
-``local``: ``jobs`` at a time; one job runs in this process, more run in a pool of spawned
-processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe the
-machine, and each given its own GPU (``CUDA_VISIBLE_DEVICES``, round robin) when there are
-GPUs. ``ray``: each run is a Ray task asking for the same number of CPUs, and one GPU when the
-cluster has GPUs, on the cluster at
-``address`` (a local Ray instance when none is given); run directories must then lie on a
-file system every node shares.
+``local``: ``jobs`` at a time; one job runs in this process, more run in ``jobs`` spawned
+worker processes, each limited to ``cores // jobs`` threads so the jobs do not oversubscribe
+the machine, and each given its own GPU (``CUDA_VISIBLE_DEVICES``, round robin) when there
+are GPUs. A worker that dies (killed, out of memory) fails only the run it held, with the
+signal or exit code as its reason; a fresh worker takes its place and the other runs go on.
+``ray``: each run is a Ray task asking for the same number of CPUs (and one GPU when the
+cluster has GPUs), on the cluster at
+``address`` (explicit), or on a local cluster started for the study, without a dashboard
+unless asked (then on 127.0.0.1), and shut down when the study ends or the process gets
+SIGTERM or SIGINT. Ray itself resolves 127.0.0.1 to the machine's address for its own
+servers (``ray._private.services.resolve_ip_for_localhost``), so they are not confined to
+loopback: run Ray studies on a trusted network. A task
+whose worker or node is lost is retried once, then reported failed for that run only; run
+directories must lie on a file system every node shares.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +53,19 @@ def gpu_slots(jobs: int, gpus: int) -> list[str]:
     return [str(job % gpus) for job in range(jobs)] if gpus > 0 else []
 
 
-def _gpu_queue(context, jobs: int):
-    """A queue of ``gpu_slots`` for the pool's workers to take one each; ``None`` without
-    GPUs (``torch.cuda.device_count`` reads the driver without starting CUDA here)."""
+def _gpu_slots_here(jobs: int) -> list[str]:
+    """``gpu_slots`` for this machine (``torch.cuda.device_count`` reads the driver without
+    starting CUDA here)."""
     import torch
 
-    slots = gpu_slots(jobs, torch.cuda.device_count())
-    if not slots:
-        return None
-    queue = context.Queue()
-    for slot in slots:
-        queue.put(slot)
-    return queue
+    return gpu_slots(jobs, torch.cuda.device_count())
 
 
-def claim_gpu(queue) -> None:
-    """Make this process see only the next GPU of ``queue`` (before CUDA starts in it)."""
-    if queue is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = queue.get()
+def see_gpu(gpu: str | None) -> None:
+    """Make this process see only GPU ``gpu`` (before CUDA starts in it); ``None`` leaves the
+    environment as it is."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
 
 
 def gpus_per_task(resources: dict) -> int:
@@ -69,9 +73,9 @@ def gpus_per_task(resources: dict) -> int:
     return 1 if resources.get("GPU", 0) >= 1 else 0
 
 
-def _init_worker(threads: int, gpus=None) -> None:
-    """Pool initializer: die with the parent (Linux), limit threads to ``threads``, and take
-    a GPU from the ``gpus`` queue when there is one."""
+def _init_worker(threads: int, gpu: str | None = None) -> None:
+    """Worker set-up: die with the parent (Linux), see only GPU ``gpu`` (when given, before
+    CUDA starts), and limit threads to ``threads``."""
     try:
         import ctypes
         import signal
@@ -79,12 +83,15 @@ def _init_worker(threads: int, gpus=None) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
-    claim_gpu(gpus)
+    see_gpu(gpu)
     set_threads(threads)
 
 
-def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
-    reason = f"worker process died: {type(error).__name__}: {error}"[:500]
+def _crashed(task: dict[str, Any], why: BaseException | str) -> dict[str, Any]:
+    """The outcome of a run whose worker died: ``failed`` with ``why``, in its status too."""
+    if isinstance(why, BaseException):
+        why = f"{type(why).__name__}: {' '.join(str(why).split())}"
+    reason = f"worker process died: {why}"[:500]
     RunDir(task["run_dir"]).mark_failed(reason)
     return {
         "run_id": Path(task["run_dir"]).name,
@@ -94,6 +101,65 @@ def _crashed(task: dict[str, Any], error: BaseException) -> dict[str, Any]:
         "resumed": False,
         "metrics": None,
     }
+
+
+def _serve(conn, threads: int, gpu: str | None = None) -> None:
+    """A worker: run each task received on ``conn`` and send its outcome back; ``None`` ends."""
+    _init_worker(threads, gpu)
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        conn.send(execute_run(task))
+
+
+def _exit_reason(code: int | None) -> str:
+    """``killed by SIGKILL`` or ``exit code N``, from a process's exit code."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker:
+    """One spawned worker process, the pipe to it, and the task it holds (if any)."""
+
+    def __init__(self, context, threads: int, gpu: str | None = None) -> None:
+        self.gpu = gpu  # a replacement worker sees the same GPU
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, threads, gpu), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: dict[str, Any] | None = None
+
+    def give(self, task: dict[str, Any]) -> None:
+        self.task = task
+        self.conn.send(task)
+
+    def take(self) -> dict[str, Any]:
+        """The outcome of the held task; a worker that died gives a ``failed`` one."""
+        task, self.task = self.task, None
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join(timeout=5)
+            return _crashed(task, _exit_reason(self.process.exitcode))
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=2 if self.task is None else 0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, Any]]:
@@ -110,27 +176,70 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
             torch.set_num_threads(previous)
         return
     context = get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(threads, _gpu_queue(context, jobs)),
-    ) as pool:
-        futures = {pool.submit(execute_run, {**task, "threads": threads}): task for task in tasks}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                try:
-                    yield future.result()
-                except Exception as error:
-                    yield _crashed(futures[future], error)
+    queue = deque({**task, "threads": threads} for task in tasks)
+    count = min(jobs, len(queue))
+    gpus = _gpu_slots_here(count) or [None] * count
+    workers = [_Worker(context, threads, gpu) for gpu in gpus]
+    try:
+        while True:
+            for i, worker in enumerate(workers):
+                if worker.task is None and queue:
+                    if not worker.alive():  # died while idle: replace it
+                        worker.stop()
+                        workers[i] = worker = _Worker(context, threads, worker.gpu)
+                    worker.give(queue.popleft())
+            busy = [w for w in workers if w.task is not None]
+            if not busy:
+                return
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for i, worker in enumerate(workers):
+                if worker.task is None:
+                    continue
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    if not worker.conn.poll() and worker.alive():
+                        continue
+                    outcome = worker.take()
+                    if not worker.alive():  # the pool is rebuilt: a fresh worker
+                        worker.stop()
+                        workers[i] = _Worker(context, threads, worker.gpu)
+                    yield outcome
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def start_local_ray(ray: Any, cpus: int, dashboard: bool = False) -> None:
+    """A Ray instance on this machine: no dashboard unless ``dashboard``, and then on
+    127.0.0.1 only."""
+    ray.init(
+        num_cpus=cpus, include_dashboard=dashboard, dashboard_host=LOOPBACK, log_to_driver=False
+    )
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _on_signals(handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for SIGTERM and SIGINT (main thread only); the previous ones."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def run_ray(
-    tasks: list[dict[str, Any]], jobs: int = 1, address: str | None = None
+    tasks: list[dict[str, Any]],
+    jobs: int = 1,
+    address: str | None = None,
+    dashboard: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each."""
+    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each. A task whose
+    worker or node dies is retried once (``max_retries``), then reported for its run only."""
     try:
         import ray
     except ImportError:
@@ -140,17 +249,22 @@ def run_ray(
         ) from None
     threads = threads_per_job(jobs)
     started = False
+    previous: dict[int, Any] = {}
     if not ray.is_initialized():
+        # a signal ends the study through the 'finally' below, which stops the local cluster
+        previous = _on_signals(_raise_exit)
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=threads * max(1, jobs), include_dashboard=False, log_to_driver=False)
+            start_local_ray(ray, threads * max(1, jobs), dashboard)
         started = True
     try:
         # a task must fit the cluster: never ask for more CPUs than it has
         threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
         gpus = gpus_per_task(ray.cluster_resources())
-        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=0)(execute_run)
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=1, retry_exceptions=False)(
+            execute_run
+        )
         refs = {remote.remote({**task, "threads": threads}): task for task in tasks}
         pending = list(refs)
         while pending:
@@ -158,15 +272,21 @@ def run_ray(
             for ref in done:
                 try:
                     yield ray.get(ref)
-                except Exception as error:
+                except Exception as error:  # a lost worker, node or actor: this run only
                     yield _crashed(refs[ref], error)
     finally:
         if started:
             ray.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_tasks(
-    tasks: list[dict[str, Any]], executor: str = "local", jobs: int = 1, address: str | None = None
+    tasks: list[dict[str, Any]],
+    executor: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    dashboard: bool = False,
 ) -> Iterator[dict[str, Any]]:
     if executor == "local":
         if address:
@@ -175,5 +295,5 @@ def run_tasks(
             )
         return run_local(tasks, jobs)
     if executor == "ray":
-        return run_ray(tasks, jobs, address)
+        return run_ray(tasks, jobs, address, dashboard)
     raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reprlab.errors import ConfigError
+from reprlab.errors import ConfigError, UnknownNameError
 from reprlab.study.spec import ResolvedStudy, apply_overrides
 
 
@@ -74,13 +74,15 @@ def expand(
     make_id: Callable[[Any], str] | None = None,
     seed_key: str | None = None,
 ) -> list[PlannedRun]:
-    """All runs of a resolved study, in grid order then seed order, without duplicates.
+    """All runs of a resolved study, in grid order then seed order, without duplicates;
+    with the default factories, the study's metric, figure and option names are checked too.
 
     ``make_config`` validates a config dict (default ``RunConfig.model_validate``) and
     ``make_id`` names it (default ``reprlab.train.run_id``). A config that does not validate
     raises ``ConfigError`` naming the cell and the key.
     """
     if make_config is None or make_id is None:
+        check_evaluation(study)
         default_config, default_id, default_seed = _default_factories()
         make_config = make_config or default_config
         make_id = make_id or default_id
@@ -107,11 +109,34 @@ def expand(
                         f"study {study.spec.name!r}, cell {cell.key}: config key {loc!r}: "
                         f"{first['msg']}; fix the study's base, axes or profile"
                     ) from None
+                except ConfigError as error:
+                    kind = UnknownNameError if isinstance(error, UnknownNameError) else ConfigError
+                    raise kind(
+                        f"study {study.spec.name!r}, cell {cell.key}: {error}; fix the study's "
+                        "base, axes or profile"
+                    ) from None
                 rid = make_id(validated)
                 run = runs.setdefault(rid, PlannedRun(rid, validated, seed))
                 if cell not in run.cells:
                     run.cells.append(cell)
     return list(runs.values())
+
+
+def check_evaluation(study: ResolvedStudy, backend: Any = None) -> None:
+    """The names under ``evaluate`` (metrics, figures, options) exist, by the backend's
+    ``check_evaluation`` (default ``reprlab.study.backend``); a backend without one checks
+    nothing."""
+    if backend is None:
+        from reprlab.study import backend
+    check = getattr(backend, "check_evaluation", None)
+    if check is None:
+        return
+    evaluation = study.evaluate
+    try:
+        check(evaluation.metrics, evaluation.figures, evaluation.options)
+    except ConfigError as error:
+        kind = UnknownNameError if isinstance(error, UnknownNameError) else ConfigError
+        raise kind(f"study {study.spec.name!r}, evaluate: {error}; fix the study") from None
 
 
 def cells_of(runs: list[PlannedRun]) -> list[Cell]:

@@ -8,7 +8,6 @@ interrupted, ``failed``) runs again, resuming from its last checkpoint when it h
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import os
 import sys
@@ -21,10 +20,10 @@ from typing import Any
 
 from reprlab import __version__
 from reprlab.errors import ConfigError
-from reprlab.rundir import RunDir
+from reprlab.rundir import RunDir, exclusive_lock
 from reprlab.study import layout
 from reprlab.study.executors import run_tasks
-from reprlab.study.expand import PlannedRun, cells_of
+from reprlab.study.expand import PlannedRun, cells_of, check_evaluation
 from reprlab.study.spec import ResolvedStudy
 from reprlab.study.tune import TUNING, plan, write_applied
 from reprlab.study.worker import DEFAULT_BACKEND
@@ -79,6 +78,8 @@ def build_index(study: ResolvedStudy, runs: list[PlannedRun], out: Path) -> dict
 
 
 def _check_out(out: Path, name: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder; choose another --out")
     if (out / layout.INDEX).is_file():
         previous = layout.read_index(out).get("study")
         if previous != name:
@@ -94,18 +95,8 @@ def _check_out(out: Path, name: str) -> None:
 @contextmanager
 def study_lock(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` so that two ``reprlab run`` never share a study directory."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another 'reprlab run' is using {str(out)!r}; wait for it or choose another --out"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(out, "reprlab run"):
+        yield
 
 
 def _interactive() -> bool:
@@ -143,6 +134,7 @@ def run_study(
     backend: str = DEFAULT_BACKEND,
     chosen: dict[str, dict[str, Any]] | None = None,
     tuned: bool = False,
+    dashboard: bool = False,
 ) -> StudyRun:
     """Train and evaluate every unfinished run of ``study`` into ``out/runs/<run_id>/``.
 
@@ -157,11 +149,12 @@ def run_study(
     module = importlib.import_module(backend)
     if chosen is None and study.spec.tune is not None:
         chosen = study.spec.tune.chosen
+    check_evaluation(study, module)  # every name, before any training
     planned = plan(study, chosen, module.validate, module.run_id, module.SEED_KEY)
     _check_out(out, study.spec.name)
     with study_lock(out):
         write_applied(out, study, cells_of(planned), chosen, tuned)
-        return _run(study, planned, out, jobs, executor, address, console, backend)
+        return _run(study, planned, out, jobs, executor, address, console, backend, dashboard)
 
 
 def _run(
@@ -173,6 +166,7 @@ def _run(
     address: str | None,
     console: Any,
     backend: str,
+    dashboard: bool = False,
 ) -> StudyRun:
     from rich.console import Console
     from rich.progress import (
@@ -224,7 +218,7 @@ def _run(
     start = time.perf_counter()
     with progress:
         bar = progress.add_task(study.spec.name, total=len(tasks))
-        for outcome in run_tasks(tasks, executor, jobs, address):
+        for outcome in run_tasks(tasks, executor, jobs, address, dashboard):
             result.outcomes.append(outcome)
             progress.console.print(_line(by_id, outcome, headline))
             progress.advance(bar)

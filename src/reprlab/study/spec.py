@@ -26,6 +26,9 @@ from reprlab.errors import ConfigError, UnknownNameError
 
 Direction = Literal["higher", "lower"]
 MAIN_GRID = "main"
+#: study and profile names become folder names (``outputs/STUDY/PROFILE``): a slug, which
+#: holds no path separator and cannot be ``.`` or ``..``
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Strict(BaseModel):
@@ -249,7 +252,7 @@ class TuneSettings(_Strict):
 class StudySpec(_Strict):
     """A study file. See the module docstring for the meaning of each section."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=SLUG)
     question: str
     description: str = ""
     source: str = ""
@@ -268,6 +271,11 @@ class StudySpec(_Strict):
     tune: TuneSettings | None = None
 
     _shorthand = field_validator("axes", mode="before")(_axes_shorthand)
+
+    @field_validator("profiles")
+    @classmethod
+    def _slug_profiles(cls, profiles: dict[str, Profile]) -> dict[str, Profile]:
+        return {check_slug(name, "profile name"): p for name, p in profiles.items()}
 
     @field_validator("seeds")
     @classmethod
@@ -382,18 +390,44 @@ class ResolvedStudy(BaseModel):
     evaluate: Evaluation
 
 
+def check_slug(name: str, what: str) -> str:
+    """``name`` if it is a slug (letters, digits, ``_.-``, not starting with ``.`` or ``-``)."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(SLUG, name):
+        raise ValueError(
+            f"{what} {name!r} must start with a letter or digit and hold only letters, digits, "
+            "'_', '.' and '-' (it names a folder)"
+        )
+    return name
+
+
 def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted-path keys (``model.loss: cauchy``) and deep-merge nested dicts, in place."""
+    """Set dotted-path keys (``model.loss: cauchy``) and deep-merge nested dicts, in place.
+
+    A section (a mapping) is never replaced by a scalar, and a scalar never gets keys: either
+    is a ``ConfigError`` (``--set train=5`` would otherwise drop every training setting)."""
     for key, value in overrides.items():
         parts = key.split(".")
         node = config
-        for part in parts[:-1]:
+        for i, part in enumerate(parts[:-1]):
             child = node.get(part)
-            if not isinstance(child, dict):
+            if child is None:
                 child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(
+                    f"cannot set {key!r}: {where!r} is a value ({child!r}), not a section; "
+                    f"set {where!r} itself"
+                )
             node = child
         last = parts[-1]
-        if isinstance(value, dict) and isinstance(node.get(last), dict):
+        if isinstance(node.get(last), dict):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"cannot set {key!r} to {value!r}: {key!r} is a section; set one of its "
+                    f"keys instead, e.g. {key}.{next(iter(node[last]), 'KEY')}=VALUE"
+                )
             apply_overrides(node[last], value)
         else:
             node[last] = copy.deepcopy(value)

@@ -10,6 +10,7 @@ round differently, so the run is not promised to match an uninterrupted one bit 
 Where a run keeps its checkpoint is ``RunDir.last_checkpoint``'s knowledge.
 """
 
+import pickle
 import random
 import warnings
 from pathlib import Path
@@ -73,8 +74,23 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     unreadable file is a ``ReprlabError``."""
     if not path.is_file():
         raise ReprlabError(f"no checkpoint at {str(path)!r}; train the run first")
+    if path.stat().st_size == 0:
+        raise ReprlabError(
+            f"checkpoint {str(path)!r} is empty (0 bytes); delete it and train the run again"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated file, foreign pickle
-        line = " ".join(str(error).split())[:200]
-        raise ReprlabError(f"cannot read checkpoint {str(path)!r}: {line}") from None
+        raise ReprlabError(
+            f"cannot read checkpoint {str(path)!r}: {_why(error)}; it is damaged or not a "
+            "reprlab checkpoint: delete it and train the run again"
+        ) from None
+
+
+def _why(error: BaseException) -> str:
+    """What went wrong, without torch's advice to load untrusted files with
+    ``weights_only=False`` (which would run arbitrary code)."""
+    text = " ".join(str(error).split())
+    if "weights_only" in text or isinstance(error, pickle.UnpicklingError):
+        return f"{type(error).__name__}: not a safe tensor archive"
+    return f"{type(error).__name__}: {text[:200] or 'unreadable'}"

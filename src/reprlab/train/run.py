@@ -8,11 +8,16 @@ from typing import Any
 import torch
 
 from reprlab.callbacks import Callback
+from reprlab.errors import ConfigError, DataError
 from reprlab.rundir import RunDir
 from reprlab.train.checkpoint import load_checkpoint
 from reprlab.train.config import DataConfig, RunConfig, validate_config
 from reprlab.train.loggers import check_loggers
-from reprlab.train.loop import FitResult, fit, seed_everything
+from reprlab.train.loop import FitResult, fit, make_fabric, seed_everything
+
+#: words of Fabric's refusals, and the option each one is about
+_FABRIC_OPTIONS = (("strategy", "--strategy"), ("devices", "--devices"),
+                   ("accelerator", "--device"), ("precision", "--precision"))  # fmt: skip
 
 
 def load_data(data: DataConfig):
@@ -42,10 +47,49 @@ def prepare(config: RunConfig | dict[str, Any]):
     if not isinstance(config, RunConfig):
         config = validate_config(dict(config))
     check_loggers(config.train.loggers)
+    check_fabric(config.train)
     dataset = load_data(config.data)
+    check_batches(config, dataset)
     seed_everything(config.train.seed)
     model = build_model(config.model, dataset)
     return config, dataset, model
+
+
+def check_fabric(train) -> None:
+    """Build the run's ``Fabric`` once, so that a strategy, device count or accelerator it
+    refuses is a one-line ``ConfigError`` before anything is written."""
+    try:
+        make_fabric(train)
+    except (ValueError, RuntimeError, TypeError, ImportError) as error:
+        text = " ".join(str(error).split())
+        option = next((o for word, o in _FABRIC_OPTIONS if word in text.lower()), "--device")
+        raise ConfigError(f"{option}: {text[:300]}") from None
+
+
+def check_batches(config: RunConfig, dataset) -> None:
+    """An epoch must hold at least one batch: ``drop_last`` with a batch larger than the
+    training split would train on nothing."""
+    n, size = len(dataset.train), config.train.batch_size
+    if n == 0:
+        raise DataError(f"data set {config.data.name!r} has no training examples")
+    if config.train.drop_last and size > n:
+        raise ConfigError(
+            f"--batch-size {size} with drop_last leaves no batch: the training split has {n} "
+            f"examples; use a batch size of at most {n} or drop_last=false"
+        )
+
+
+def check_resumable(model, checkpoint: dict[str, Any], where: str) -> None:
+    """The checkpoint's weights fit ``model``; otherwise a ``ConfigError`` (its config was
+    changed since it was written)."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        first = " ".join(str(error).split())[:240]
+        raise ConfigError(
+            f"the checkpoint in {where!r} does not fit its config ({first}); train into a new "
+            "--out or restore the config it was written with"
+        ) from None
 
 
 def train_run(

@@ -32,6 +32,11 @@ def to_nchw(images: np.ndarray, path: str) -> np.ndarray:
             f"{path}: images are {images.dtype}, expected uint8 0..255; convert floats in [0, 1] "
             "with (x * 255).round().astype(np.uint8)"
         )
+    if images.ndim in (3, 4) and 0 in images.shape[1:]:
+        raise DataError(
+            f"{path}: images of shape {images.shape} have a zero height, width or channel count; "
+            "store images of at least 1x1 pixel"
+        )
     if images.ndim == 3:
         return images[:, None]
     if images.ndim == 4:
@@ -43,6 +48,24 @@ def to_nchw(images: np.ndarray, path: str) -> np.ndarray:
         kind = "ambiguous (NCHW or NHWC?)" if nchw else "not NCHW/NHWC with 1, 3 or 4 channels"
         raise DataError(f"{path}: images of shape {images.shape} are {kind}; store them as NCHW")
     raise DataError(f"{path}: images have shape {images.shape}; expected NCHW, NHWC or NHW")
+
+
+def classes_of(values: np.ndarray, arrays: dict) -> list[str]:
+    """Class names: the ``classes`` array when there is one (and it fits), else the labels."""
+    names = [str(c) for c in np.asarray(arrays.get("classes", [])).tolist()]
+    return names if len(names) == len(values) else [str(v) for v in values]
+
+
+def check_splittable(labels: np.ndarray, names: list[str], path: str) -> None:
+    """Each class needs 2 examples or more, one for train and one for test."""
+    counts = np.bincount(labels, minlength=len(names))
+    few = [f"{names[c]} ({counts[c]})" for c in np.flatnonzero(counts < 2)]
+    if few:
+        shown = ", ".join(few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+        raise DataError(
+            f"{path} is too small to split into train and test: classes {shown} have fewer "
+            "than 2 examples; add examples or store train_* and test_* arrays yourself"
+        )
 
 
 def load(path: str, size: int | None = None) -> Dataset:
@@ -80,6 +103,7 @@ def load(path: str, size: int | None = None) -> Dataset:
                              torch.from_numpy(index))  # fmt: skip
     if "all" in splits:
         full = splits.pop("all")
+        check_splittable(full.labels.numpy(), classes_of(values, arrays), str(file))
         train, test = stratified_indices(full.labels.numpy(), TEST_FRACTION, SPLIT_SEED)
         splits = {"train": full.subset(train), "test": full.subset(test)}
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
