@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
     study = spec.resolve(args.profile)
     apply_overrides(study.base, parse_overrides(args.overrides))
+    for item in args.overrides:  # error messages name the command line for these keys
+        study.origins[item.partition("=")[0].strip()] = f"the command line (--set {item})"
     out = args.out or Path("outputs") / spec.name / (study.profile or "default")
     if args.dry_run:
         for planned in expand(study):  # validated by reprlab.train.RunConfig
