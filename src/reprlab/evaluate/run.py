@@ -16,6 +16,7 @@ from reprlab.evaluate.options import check_options
 from reprlab.registry import lookup
 from reprlab.rundir import RunDir
 from reprlab.train import load_run
+from reprlab.train.loggers import log_evaluation
 
 
 def _progress(enabled: bool | None) -> Progress:
@@ -65,6 +66,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
     atomically; earlier entries of other metrics are kept), draw ``figures`` (names in
     ``reprlab.evaluate.figures.FIGURES``) into ``run_dir/figures/``, and return the merged
     metrics. Figures that do not apply (prior samples of a plain autoencoder) are skipped.
+    The experiment trackers the run's config names receive the metrics and figures.
     Every name and option is checked before anything is loaded or written."""
     run = RunDir(run_dir)
     _metrics(metrics)
@@ -77,7 +79,8 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
             lookup(FIGURES, name, "figure")
     loaded = load_run(run.path)
     ctx = EvalContext(loaded.model, loaded.dataset, options, run)
-    merged = run.merge_metrics(compute(ctx, metrics, progress))
-    if figures:
-        draw_figures(ctx, figures)
+    computed = compute(ctx, metrics, progress)
+    merged = run.merge_metrics(computed)
+    drawn = draw_figures(ctx, figures) if figures else {}
+    log_evaluation(run.path, computed, [p for n, p in drawn.items() if n != "skipped"])
     return merged
