@@ -82,5 +82,6 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
     computed = compute(ctx, metrics, progress)
     merged = run.merge_metrics(computed)
     drawn = draw_figures(ctx, figures) if figures else {}
-    log_evaluation(run.path, computed, [p for n, p in drawn.items() if n != "skipped"])
+    loggers = loaded.config.train.loggers if loaded.config is not None else []
+    log_evaluation(run.path, loggers, computed, [p for n, p in drawn.items() if n != "skipped"])
     return merged

@@ -213,9 +213,9 @@ def heatmaps(
     if not panels:
         return None
     plt = _pyplot()
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
     widest = max(len(p[1]) for p in panels)
+    ncols = min(3 if widest <= 6 else 2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
     width = min(0.42 * widest + 1.6, 6.0)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(width * ncols, 0.32 * len(cells) * nrows + 1.0 * nrows + 0.4),

@@ -320,7 +320,7 @@ def _html_constants(results: Results, names: list[str]) -> str:
         rows.append(
             f'<tr><td class="l">{_e(m)}</td><td data-v="{value!r}">{_e(fmt(value))}</td></tr>'
         )
-    head = '<th class="l">value</th><th>in every run</th>'
+    head = '<th class="l">metric</th><th>value in every run</th>'
     return _table(head, rows)
 
 
@@ -590,7 +590,7 @@ def render_markdown(
             for m in parts.constants
         ]
         lines += ["## Data", "", "The same value in every run of every cell.", ""]
-        lines += _md_table(["value", "in every run"], rows)
+        lines += _md_table(["metric", "value in every run"], rows)
     if figs["curves"]:
         lines += ["## Training curves", ""]
         lines += [link(f, f"curves_{i}.png") for i, f in enumerate(figs["curves"])] + [""]

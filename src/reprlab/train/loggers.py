@@ -186,13 +186,14 @@ def _tracker_id(run: RunDir) -> str:
     return hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:16]
 
 
-def log_evaluation(run_dir: str | Path, metrics: dict, figures: list[Path]) -> None:
+def log_evaluation(
+    run_dir: str | Path, names: list[str], metrics: dict, figures: list[Path]
+) -> None:
     """Send a run's evaluation (numbers as ``eval/NAME/...``) and figures to the trackers
-    its config names, in the run's own records, at its last training step."""
-    run = RunDir(run_dir)
-    names = (run.read_config().get("train") or {}).get("loggers") or []
+    ``names`` (the run's ``train.loggers``), in the run's own records, at its last step."""
     if not names:
         return
+    run = RunDir(run_dir)
     flat = {f"eval/{k}": v for k, v in _flatten(metrics, sep="/").items()}
     step = int(run.read_status().get("step") or 0)
     trackers = ExternalLoggers(names, run, run.path.name, {}, resume=True)
