@@ -26,6 +26,8 @@ def _metrics(rng, m: float, seed: int) -> dict:
     return {
         "probe": {"linear": {"accuracy": float(rng.normal(m, 0.01))}},
         "elbo": float(rng.normal(-100 * m, 1)),
+        # wide tables: eight secondary metrics with long names
+        "extra": {f"quantity_with_a_long_name_{i}": float(rng.normal(m, 0.1)) for i in range(8)},
         "neighbours": {
             "l2": {
                 "per_label": per_label,
@@ -89,7 +91,10 @@ def test_sections_split_metrics(tmp_path):
     assert constants(results) == parts.constants == ["neighbours/l2/agreement@10/input_rate"]
     assert set(parts.families["per label"]) == {"neighbours/l2/per_label/{label}/score@10"}
     assert set(parts.families["per k"]) == {"neighbours/l2/score@k"}
-    assert parts.secondary == ["neighbours/l2/agreement@10/latent_rate"]
+    assert parts.secondary == [
+        *(f"extra/quantity_with_a_long_name_{i}" for i in range(8)),
+        "neighbours/l2/agreement@10/latent_rate",
+    ]
 
 
 def test_report_layout(tmp_path):
@@ -207,6 +212,7 @@ def _chromium(args, timeout=120):
 
 CHECK = """<script>
 window.addEventListener('load', function () {
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
   var imgs = Array.from(document.images);
   var first = document.querySelector('table');
   var out = {
