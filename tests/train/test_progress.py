@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from reprlab.losses import AdaptiveLoss
+from reprlab.losses import AdaptiveImageLoss, AdaptiveLoss
 from reprlab.train import train_run
 from reprlab.train.progress import TrainingProgress
 from reprlab.train.tracking import shape_summary
@@ -153,3 +153,5 @@ def test_shape_summary_matches_the_module():
         f"{m}/{q}_{s}" for m in "ab" for q in ("alpha", "scale") for s in ("mean", "min", "max")
     }
     assert shape_summary(torch.nn.Linear(2, 2)) == {}
+    student = AdaptiveImageLoss(1, 4, 4, use_students_t=True)  # a scale, no alpha
+    assert set(shape_summary(student)) == {"scale_mean", "scale_min", "scale_max"}

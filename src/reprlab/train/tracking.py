@@ -40,7 +40,10 @@ def shape_summary(model: nn.Module) -> dict[str, float]:
             method = getattr(module, what, None)
             if not callable(method):
                 continue
-            value = method().detach().float()
+            try:
+                value = method().detach().float()
+            except AttributeError:  # e.g. a Student's t loss has a scale but no alpha
+                continue
             out[f"{prefix}{what}_mean"] = float(value.mean())
             out[f"{prefix}{what}_min"] = float(value.min())
             out[f"{prefix}{what}_max"] = float(value.max())
