@@ -74,3 +74,41 @@ def test_a_tracker_that_cannot_start_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"logger 'mlflow' could not start .*MLFLOW_TRACKING_URI"):
         train_run(config(["mlflow"]), tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+@pytest.mark.slow
+def test_trackers_receive_evaluation_metrics_and_figures(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    mlflow = pytest.importorskip("mlflow")
+    from reprlab.evaluate import evaluate
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    cfg = config(["tensorboard", "wandb", "mlflow"])
+    cfg.train.epochs = 1
+    train_run(cfg, run, progress=False)
+    metrics = evaluate(run, ["reconstruction"], ["reconstructions"], progress=False)
+    mse = metrics["reconstruction"]["mse"]
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "logs" / "tensorboard"))
+    events.Reload()
+    assert [e.value for e in events.Scalars("eval/reconstruction/mse")] == pytest.approx([mse])
+    assert "figures/reconstructions" in events.Tags()["images"]
+
+    client = mlflow.MlflowClient()
+    (found,) = client.search_runs(["0"])  # the training run itself, not a new one
+    (value,) = client.get_metric_history(found.info.run_id, "eval/reconstruction/mse")
+    assert value.value == pytest.approx(mse)
+    assert [a.path for a in client.list_artifacts(found.info.run_id, "figures")] == [
+        "figures/reconstructions.png"
+    ]
+    records = glob.glob(str(run / "logs" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    data = b"".join(open(r, "rb").read() for r in records)
+    assert b"eval/reconstruction/mse" in data and b"figures/reconstructions" in data

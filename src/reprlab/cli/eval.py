@@ -1,9 +1,14 @@
-"""``reprlab eval RUN_DIR [--metrics NAMES] [--figures [NAMES]] [--option KEY=VALUE]``."""
+"""``reprlab eval RUN_DIR [--metrics NAMES] [--figures [NAMES]] [--option KEY=VALUE] [--json]``:
+a short table of what was computed, or every number as JSON with ``--json``."""
 
 import argparse
 import json
+import re
 
 import yaml
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from reprlab.errors import ConfigError
 from reprlab.evaluate import DEFAULT_METRICS, METRICS, OPTIONS, evaluate
@@ -41,6 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="draw figures: comma-separated names (listed below), or all when no names follow",
     )
     parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print every computed number as JSON instead of the summary table",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -67,6 +77,67 @@ def run(args: argparse.Namespace) -> int:
     figures = _names(args.figures)
     if figures == ["all"]:
         figures = list(FIGURES)
-    metrics = evaluate(args.run_dir, _names(args.metrics), figures or (), _options(args.option))
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    names = _names(args.metrics)
+    metrics = evaluate(args.run_dir, names, figures or (), _options(args.option))
+    if args.json:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        return 0
+    computed = list(DEFAULT_METRICS if names is None else names)
+    Console(highlight=False).print(summary_table(metrics, computed, figures or []))
+    print(f"all values: {args.run_dir}/metrics.json (or --json)")
     return 0
+
+
+def summary_rows(metrics: dict, names: list[str]) -> tuple[list[int], list[tuple[str, ...]]]:
+    """The ks and ``(metric, quantity, value, value at each k...)`` rows: values that differ
+    only by k (``score@5``, ``score@10``) share a row, per-label values are counted, not shown,
+    and a skipped metric gives its reason."""
+    from reprlab.study.layout import flatten_metrics
+
+    singles, by_k, labels = [], {}, {}
+    for name in names:
+        for key, value in flatten_metrics(metrics.get(name, {})).items():
+            if "per_label/" in key:
+                family = re.sub(r"per_label/[^/]+/", "per_label/*/", re.sub(r"@\d+", "@k", key))
+                labels.setdefault((name, family), set()).add(
+                    key.split("per_label/")[1].split("/")[0]
+                )
+            elif match := re.search(r"@(\d+)", key):
+                row = by_k.setdefault((name, key.replace(match.group(0), "@k")), {})
+                row[int(match.group(1))] = value
+            else:
+                singles.append((name, key, f"{value:.4g}"))
+    ks = sorted({k for row in by_k.values() for k in row})
+    rows = [(*row, *[""] * len(ks)) for row in singles]
+    for (name, key), row in by_k.items():
+        rows.append((name, key, "", *(f"{row[k]:.3g}" if k in row else "" for k in ks)))
+    for (name, key), found in labels.items():
+        rows.append((name, key, f"{len(found)} labels", *[""] * len(ks)))
+    for name, reason in metrics.get("skipped", {}).items():
+        if name in names:
+            rows.append((name, f"skipped: {reason}", "", *[""] * len(ks)))
+    order = {n: i for i, n in enumerate(names)}
+    rows.sort(key=lambda r: order.get(r[0], len(order)))
+    return ks, rows
+
+
+def summary_table(metrics: dict, names: list[str], figures: list[str]) -> Table:
+    """What ``reprlab eval`` computed, in a few rows (every number: ``--json``)."""
+    ks, rows = summary_rows(metrics, names)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    table.add_column("metric / quantity", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
+    for k in ks:
+        table.add_column(f"k={k}", justify="right")
+    blank = [""] * (1 + len(ks))
+    current = None
+    for name, *rest in rows:
+        if name != current:
+            table.add_row(f"[bold]{name}[/bold]", *blank)
+            current = name
+        table.add_row(f"  {rest[0]}", *rest[1:])
+    if figures:
+        table.add_row("[bold]figures[/bold]", *blank)
+    for name in figures:
+        table.add_row(f"  figures/{name}.png", *blank)
+    return table

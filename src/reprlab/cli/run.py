@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     spec = load_study(args.study)
     study = spec.resolve(args.profile)
     apply_overrides(study.base, parse_overrides(args.overrides))
+    for item in args.overrides:  # error messages name the command line for these keys
+        study.origins[item.partition("=")[0].strip()] = f"the command line (--set {item})"
     out = args.out or default_out(spec.name, study.profile)
     if args.dry_run:
         for planned in plan(study):  # validated by reprlab.train.RunConfig

@@ -76,7 +76,9 @@ def absent(name: str, tried: Sequence[Path], wanted: str, how: str) -> DataError
 
 def download_hint(name: str, extra: str = "") -> str:
     hint = (
-        f"run with --download (load_dataset({name!r}, download=True)) when online, or put the "
-        "files in a folder and pass it as --root (root=...) or set $REPRLAB_DATA"
+        "when online, fetch it: reprlab train --download, reprlab data info NAME --download, "
+        f"load_dataset({name!r}, download=True); or put the files in a folder DIR and pass "
+        "it: reprlab train --data-root DIR, reprlab data info NAME --root DIR, reprlab run "
+        "--set data.root=DIR, load_dataset(..., root=DIR), or set $REPRLAB_DATA"
     )
     return f"{extra}; or {hint}" if extra else hint

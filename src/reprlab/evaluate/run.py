@@ -17,6 +17,7 @@ from reprlab.registry import lookup
 from reprlab.rundir import RunDir
 from reprlab.train import load_run
 from reprlab.train.device import default_device
+from reprlab.train.loggers import log_evaluation
 
 
 def _progress(enabled: bool | None) -> Progress:
@@ -67,6 +68,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
     ``reprlab.evaluate.figures.FIGURES``) into ``run_dir/figures/``, and return the merged
     metrics. Figures that do not apply (prior samples of a plain autoencoder) are skipped.
     The model is evaluated on a CUDA GPU when there is one, else on the CPU.
+    The experiment trackers the run's config names receive the metrics and figures.
     Every name and option is checked before anything is loaded or written."""
     run = RunDir(run_dir)
     _metrics(metrics)
@@ -79,7 +81,9 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
             lookup(FIGURES, name, "figure")
     loaded = load_run(run.path)
     ctx = EvalContext(loaded.model.to(default_device()), loaded.dataset, options, run)
-    merged = run.merge_metrics(compute(ctx, metrics, progress))
-    if figures:
-        draw_figures(ctx, figures)
+    computed = compute(ctx, metrics, progress)
+    merged = run.merge_metrics(computed)
+    drawn = draw_figures(ctx, figures) if figures else {}
+    loggers = loaded.config.train.loggers if loaded.config is not None else []
+    log_evaluation(run.path, loggers, computed, [p for n, p in drawn.items() if n != "skipped"])
     return merged

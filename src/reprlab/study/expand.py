@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reprlab.errors import ConfigError, UnknownNameError
+from reprlab.study.origin import config_error
 from reprlab.study.spec import ResolvedStudy, apply_overrides
 
 
@@ -68,6 +69,15 @@ def _default_factories() -> tuple[Callable[[dict], Any], Callable[[Any], str], s
     return backend.validate, backend.run_id, backend.SEED_KEY
 
 
+def _schema(make_config: Callable[[dict], Any]) -> Any:
+    """The pydantic model ``make_config`` validates with, for did-you-mean (or None)."""
+    if getattr(make_config, "__module__", "") == "reprlab.study.backend":
+        from reprlab.train import RunConfig
+
+        return RunConfig
+    return getattr(make_config, "__self__", None)
+
+
 def expand(
     study: ResolvedStudy,
     make_config: Callable[[dict], Any] | None = None,
@@ -103,12 +113,8 @@ def expand(
                 try:
                     validated = make_config(config)
                 except ValidationError as error:
-                    first = error.errors()[0]
-                    loc = ".".join(str(p) for p in first["loc"])
-                    raise ConfigError(
-                        f"study {study.spec.name!r}, cell {cell.key}: config key {loc!r}: "
-                        f"{first['msg']}; fix the study's base, axes or profile"
-                    ) from None
+                    schema = _schema(make_config)
+                    raise ConfigError(config_error(study, cell.key, error, schema)) from None
                 except ConfigError as error:
                     kind = UnknownNameError if isinstance(error, UnknownNameError) else ConfigError
                     raise kind(

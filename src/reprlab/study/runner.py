@@ -24,6 +24,7 @@ from reprlab.rundir import RunDir, exclusive_lock
 from reprlab.study import layout
 from reprlab.study.executors import run_tasks
 from reprlab.study.expand import PlannedRun, cells_of, check_evaluation
+from reprlab.study.progress import StudyProgress
 from reprlab.study.spec import ResolvedStudy
 from reprlab.study.tune import TUNING, plan, write_applied
 from reprlab.study.worker import DEFAULT_BACKEND
@@ -169,14 +170,6 @@ def _run(
     dashboard: bool = False,
 ) -> StudyRun:
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     result = StudyRun(out, planned)
     by_id = {run.run_id: run for run in planned}
@@ -204,24 +197,11 @@ def _run(
         f"{len(tasks)} to run with {jobs} job(s) on {executor}; out: {out}"
     )
     headline = study.spec.report.metrics
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not _interactive(),
-        transient=True,
-    )
     start = time.perf_counter()
-    with progress:
-        bar = progress.add_task(study.spec.name, total=len(tasks))
+    with StudyProgress(study.spec.name, len(tasks), console, _interactive()) as progress:
         for outcome in run_tasks(tasks, executor, jobs, address, dashboard):
             result.outcomes.append(outcome)
-            progress.console.print(_line(by_id, outcome, headline))
-            progress.advance(bar)
+            progress.finished(outcome["status"], _line(by_id, outcome, headline))
             layout.write_index(out, build_index(study, planned, out))
     if tasks:
         console.print(f"ran {len(tasks)} runs in {time.perf_counter() - start:.1f}s")

@@ -20,9 +20,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reprlab.errors import ConfigError, UnknownNameError
+from reprlab.registry import did_you_mean
 
 Direction = Literal["higher", "lower"]
 MAIN_GRID = "main"
@@ -269,6 +278,9 @@ class StudySpec(_Strict):
     reference: list[ReferenceTable] = Field(default_factory=list)
     validation: ValidationSplit = Field(default_factory=lambda: ValidationSplit())
     tune: TuneSettings | None = None
+    #: where the study came from, and the line of each key in its file (for error messages)
+    _where: str = PrivateAttr("study")
+    _lines: dict = PrivateAttr(default_factory=dict)
 
     _shorthand = field_validator("axes", mode="before")(_axes_shorthand)
 
@@ -388,6 +400,8 @@ class ResolvedStudy(BaseModel):
     seeds: list[int]
     grids: dict[str, Grid]
     evaluate: Evaluation
+    #: dotted config keys set outside the study file -> where (e.g. the command line)
+    origins: dict[str, str] = Field(default_factory=dict)
 
 
 def check_slug(name: str, what: str) -> str:
@@ -462,21 +476,56 @@ def find_study(name_or_path: str | Path) -> Path:
     )
 
 
-def _format_validation(error: ValidationError, where: str) -> str:
-    first = error.errors()[0]
+def _format_validation(error: ValidationError, where: str, lines: dict | None = None) -> str:
+    """One line: where (the file and the key's line when known), the key, the problem, and
+    for an unknown key the valid ones and the closest of them."""
+    # a misspelt key also makes its field missing: the unknown key is the one to report
+    first = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         parent_fields = _fields_at(first["loc"][:-1])
         valid = f"; valid keys: {', '.join(parent_fields)}" if parent_fields else ""
-        msg = f"unknown key{valid}"
+        msg = f"unknown key{valid}{did_you_mean(str(first['loc'][-1]), parent_fields)}"
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    return f"{where}: {loc}: {msg}{more}"
+    line = key_line(lines or {}, first["loc"])
+    at = f", line {line}" if line else ""
+    return f"{where}{at}: {loc}: {msg}{more}"
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    """Field names of the pydantic model reached by ``loc`` from ``StudySpec`` (best effort)."""
-    model: Any = StudySpec
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The 1-based line of every mapping key of a YAML document, by its path of keys."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = (*path, str(key.value))
+                out[here] = key.start_mark.line + 1
+                walk(value, here)
+
+    walk(root, ())
+    return out
+
+
+def key_line(lines: dict[tuple[str, ...], int], loc: tuple) -> int | None:
+    """The line of ``loc`` or of its nearest ancestor that the file spells out."""
+    path = tuple(str(p) for p in loc)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
+
+
+def _fields_at(loc: tuple, root: Any = None) -> list[str]:
+    """Field names of the pydantic model reached by ``loc`` from ``root`` (``StudySpec`` by
+    default; best effort)."""
+    model: Any = root or StudySpec
     for part in loc:
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(str(part))
@@ -500,23 +549,27 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_study(data: Any, where: str = "study") -> StudySpec:
-    """Validate a study from plain data; a problem raises ``ConfigError`` naming the key."""
+def parse_study(data: Any, where: str = "study", lines: dict | None = None) -> StudySpec:
+    """Validate a study from plain data; a problem raises ``ConfigError`` naming the key (and
+    its line, given ``lines`` from ``key_lines``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of study keys, got {type(data).__name__}")
     try:
-        return StudySpec.model_validate(data)
+        spec = StudySpec.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_validation(error, where)) from None
+        raise ConfigError(_format_validation(error, where, lines)) from None
+    spec._where, spec._lines = where, dict(lines or {})
+    return spec
 
 
 def load_study(name_or_path: str | Path) -> StudySpec:
     """Read and validate a study file (bundled name or path) with ``yaml.safe_load``."""
     path = find_study(name_or_path)
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(
             f"study {str(path)!r} is not valid YAML: {str(error).splitlines()[0]}; fix the file"
         ) from None
-    return parse_study(data, where=f"study {str(path)!r}")
+    return parse_study(data, where=f"study {str(path)!r}", lines=key_lines(text))

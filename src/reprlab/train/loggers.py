@@ -2,9 +2,12 @@
 status, curves (``logs/metrics.csv``) and summary through ``RunDir``, and feeds the experiment
 trackers (TensorBoard, Weights & Biases or MLflow) when asked for and installed."""
 
+import hashlib
 import importlib.util
 import os
+import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 from reprlab.errors import ConfigError
@@ -33,15 +36,19 @@ def check_loggers(names: list[str]) -> None:
 
 
 class ExternalLoggers:
-    """The optional experiment trackers; ``log`` sends one epoch's numeric metrics."""
+    """The optional experiment trackers; ``log`` sends one epoch's numeric metrics,
+    ``log_figures`` PNG files. ``resume`` reopens the run's own records (W&B by an id derived
+    from the run folder, MLflow by the ``reprlab.run_dir`` tag) to add evaluation results."""
 
-    def __init__(self, names: list[str], run: RunDir, run_name: str, config: dict) -> None:
+    def __init__(
+        self, names: list[str], run: RunDir, run_name: str, config: dict, resume: bool = False
+    ) -> None:
         check_loggers(names)
         self.sinks: list[Any] = []
         existed = run.path.exists()
         for name in names:
             try:
-                self.sinks.append((name, self._open(name, run, run_name, config)))
+                self.sinks.append((name, self._open(name, run, run_name, config, resume)))
             except Exception as error:
                 self.close()
                 if not existed:  # what the trackers began to write there goes with it
@@ -52,12 +59,13 @@ class ExternalLoggers:
                 ) from error
 
     @staticmethod
-    def _open(name: str, run: RunDir, run_name: str, config: dict):
+    def _open(name: str, run: RunDir, run_name: str, config: dict, resume: bool = False):
         if name == "tensorboard":
             from lightning_fabric.loggers import TensorBoardLogger
 
             logger = TensorBoardLogger(str(run.logs), name="tensorboard", version="")
-            logger.log_hyperparams(config)
+            if not resume:
+                logger.log_hyperparams(config)
             return logger
         if name == "wandb":
             import wandb
@@ -65,14 +73,27 @@ class ExternalLoggers:
             return wandb.init(  # WANDB_MODE read at each start, not once per process
                 name=run_name,
                 dir=str(run.logs),
-                config=config,
+                config=config or None,
                 reinit=True,
                 mode=os.environ.get("WANDB_MODE") or None,
+                id=_tracker_id(run),
+                resume="allow",
             )
         import mlflow
 
-        mlflow.start_run(run_name=run_name)
-        mlflow.log_params({k: str(v) for k, v in config.items()})
+        tag = str(run.path.resolve())
+        found = []
+        if resume:
+            found = mlflow.search_runs(
+                filter_string=f"tags.`reprlab.run_dir` = '{tag}'",
+                search_all_experiments=True,
+                output_format="list",
+            )
+        if found:
+            mlflow.start_run(run_id=found[0].info.run_id)
+        else:
+            mlflow.start_run(run_name=run_name, tags={"reprlab.run_dir": tag})
+            mlflow.log_params({k: str(v) for k, v in config.items()})
         return mlflow
 
     def log(self, metrics: dict[str, float], step: int) -> None:
@@ -82,8 +103,28 @@ class ExternalLoggers:
                 sink.log_metrics(numeric, step=step)
             elif name == "wandb":
                 sink.log(numeric, step=step)
-            else:
-                sink.log_metrics(numeric, step=step)
+            else:  # MLflow's names allow letters, digits and _-. /
+                sink.log_metrics({re.sub(r"[^\w\-. /]", "_", k): v for k, v in numeric.items()},
+                                 step=step)  # fmt: skip
+
+    def log_figures(self, paths: list[Path], step: int) -> None:
+        """Each PNG under its file name: TensorBoard images, W&B images, MLflow artifacts."""
+        for name, sink in self.sinks:
+            for path in paths:
+                if name == "tensorboard":
+                    import numpy as np
+                    from PIL import Image
+
+                    image = np.asarray(Image.open(path).convert("RGB"))
+                    sink.experiment.add_image(
+                        f"figures/{path.stem}", image, step, dataformats="HWC"
+                    )
+                elif name == "wandb":
+                    import wandb
+
+                    sink.log({f"figures/{path.stem}": wandb.Image(str(path))}, step=step)
+                else:
+                    sink.log_artifact(str(path), artifact_path="figures")
 
     def close(self) -> None:
         for name, sink in self.sinks:
@@ -140,12 +181,35 @@ class RunLog:
             self.trackers = None
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def _tracker_id(run: RunDir) -> str:
+    """A W&B run id that is the same for every open of one run folder."""
+    return hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:16]
+
+
+def log_evaluation(
+    run_dir: str | Path, names: list[str], metrics: dict, figures: list[Path]
+) -> None:
+    """Send a run's evaluation (numbers as ``eval/NAME/...``) and figures to the trackers
+    ``names`` (the run's ``train.loggers``), in the run's own records, at its last step."""
+    if not names:
+        return
+    run = RunDir(run_dir)
+    flat = {f"eval/{k}": v for k, v in _flatten(metrics, sep="/").items()}
+    step = int(run.read_status().get("step") or 0)
+    trackers = ExternalLoggers(names, run, run.path.name, {}, resume=True)
+    try:
+        trackers.log(flat, step)
+        trackers.log_figures([Path(p) for p in figures], step)
+    finally:
+        trackers.close()
+
+
+def _flatten(d: dict, prefix: str = "", sep: str = ".") -> dict[str, Any]:
     """Nested sections as one level of dotted keys (``model.vae.beta``)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(_flatten(v, f"{prefix}{k}{sep}", sep))
         else:
             out[f"{prefix}{k}"] = v
     return out

@@ -34,6 +34,7 @@ from reprlab.train.config import RunConfig
 from reprlab.train.device import compile_loss, configure_backends, use_channels_last
 from reprlab.train.loggers import RunLog
 from reprlab.train.progress import TrainingProgress
+from reprlab.train.tracking import shape_summary
 
 
 @dataclass
@@ -254,12 +255,13 @@ def fit(
                 cb.on_fit_start(state)
             total = tc.epochs * len(parts.loader)
             enabled = progress if fabric.is_global_zero else False
-            with TrainingProgress(total, state.step, enabled=enabled) as bar:
+            with TrainingProgress(total, state.step, enabled, epochs=tc.epochs) as bar:
                 while state.epoch < tc.epochs:
                     row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
                     if val_loader is not None:
                         row.update(_validate(model, val_loader))
                     row = _end_epoch(state, parts.callbacks, row)
+                    bar.epoch_end(row)
                     log.epoch(state.history, row, state.step)
                     _save(state, parts)
                     log.status("running", epoch=state.epoch, step=state.step)
@@ -385,6 +387,7 @@ def _end_epoch(state: FitState, callbacks: list[Callback], row: dict) -> dict:
     """Record the learning rate, step the schedule, count the epoch, append its row to the
     history and call ``on_epoch_end``; returns the row."""
     row["lr"] = state.optimizer.param_groups[0]["lr"]
+    row.update(shape_summary(state.model))
     if state.scheduler is not None:
         state.scheduler.step()
     state.epoch += 1
@@ -431,6 +434,7 @@ def _train_epoch(state: FitState, loader, callbacks, bar, shard) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
+        bar.step(state.step, state.epoch + 1)
         batches += 1
         n = len(batch[0]) if isinstance(batch, (tuple, list)) else len(batch)
         images += n
