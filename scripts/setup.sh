@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extra=""
+extra="[studies]"  # CatBoost: seed 001's boosting probe
 debs=(dataset-fashion-mnist)
 if [ "${1:-}" = "--dev" ]; then
     # The tests also start a local Ray instance and open the report in headless Chromium.
-    extra="[dev,ray]"
+    extra="[dev,ray,studies]"
     debs+=(chromium)
 fi
 missing=()
