@@ -101,7 +101,10 @@ def test_report_layout(tmp_path):
     root = _study(tmp_path)
     html = write_report(root)[0].read_text()
     h2 = re.findall(r"<h2>([^<]+)</h2>", html)
-    assert h2[:4] == ["Per label and per k", "Other metrics", "Data", "Training curves"]
+    # the splits, statistics and tuning sections follow the headline; then the rest, in order
+    main = [h for h in h2 if h not in ("Splits", "Statistics", "Warnings", "Tuning")]
+    assert h2.index("Splits") < h2.index("Per label and per k")
+    assert main[:4] == ["Per label and per k", "Other metrics", "Data", "Training curves"]
     assert h2.count("Training curves") == 1 and "Glossary" in h2 and "Settings" in h2
     # secondary metrics and the list of runs are collapsed
     other = html[html.index("<h2>Other metrics") : html.index("<h2>Data")]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -103,14 +103,15 @@ def _crashed(task: dict[str, Any], why: BaseException | str) -> dict[str, Any]:
     }
 
 
-def _serve(conn, threads: int, gpu: str | None = None) -> None:
-    """A worker: run each task received on ``conn`` and send its outcome back; ``None`` ends."""
+def _serve(conn, threads: int, gpu: str | None = None, work: Callable = execute_run) -> None:
+    """A worker: run ``work`` on each task received on ``conn`` and send its outcome back;
+    ``None`` ends."""
     _init_worker(threads, gpu)
     while True:
         task = conn.recv()
         if task is None:
             return
-        conn.send(execute_run(task))
+        conn.send(work(task))
 
 
 def _exit_reason(code: int | None) -> str:
@@ -126,10 +127,12 @@ def _exit_reason(code: int | None) -> str:
 class _Worker:
     """One spawned worker process, the pipe to it, and the task it holds (if any)."""
 
-    def __init__(self, context, threads: int, gpu: str | None = None) -> None:
-        self.gpu = gpu  # a replacement worker sees the same GPU
+    def __init__(
+        self, context, threads: int, gpu: str | None, work: Callable, crashed: Callable
+    ) -> None:
+        self.gpu, self.work, self.crashed = gpu, work, crashed  # a replacement keeps them
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, threads, gpu), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, threads, gpu, work), daemon=True)
         self.process.start()
         child.close()
         self.task: dict[str, Any] | None = None
@@ -145,7 +148,7 @@ class _Worker:
             return self.conn.recv()
         except (EOFError, OSError):
             self.process.join(timeout=5)
-            return _crashed(task, _exit_reason(self.process.exitcode))
+            return self.crashed(task, _exit_reason(self.process.exitcode))
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -162,8 +165,15 @@ class _Worker:
         self.conn.close()
 
 
-def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, Any]]:
-    """Outcomes of ``tasks`` in completion order, ``jobs`` at a time."""
+def run_local(
+    tasks: list[dict[str, Any]],
+    jobs: int = 1,
+    work: Callable = execute_run,
+    crashed: Callable = _crashed,
+) -> Iterator[dict[str, Any]]:
+    """Outcomes of ``work`` (a study run by default) over ``tasks`` in completion order,
+    ``jobs`` at a time; ``crashed(task, reason)`` is the outcome of a task whose worker
+    died."""
     threads = threads_per_job(jobs)
     if jobs <= 1:
         import torch
@@ -171,7 +181,7 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
         previous = torch.get_num_threads()
         try:
             for task in tasks:
-                yield execute_run({**task, "threads": threads})
+                yield work({**task, "threads": threads})
         finally:
             torch.set_num_threads(previous)
         return
@@ -179,14 +189,14 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
     queue = deque({**task, "threads": threads} for task in tasks)
     count = min(jobs, len(queue))
     gpus = _gpu_slots_here(count) or [None] * count
-    workers = [_Worker(context, threads, gpu) for gpu in gpus]
+    workers = [_Worker(context, threads, gpu, work, crashed) for gpu in gpus]
     try:
         while True:
             for i, worker in enumerate(workers):
                 if worker.task is None and queue:
                     if not worker.alive():  # died while idle: replace it
                         worker.stop()
-                        workers[i] = worker = _Worker(context, threads, worker.gpu)
+                        workers[i] = worker = _Worker(context, threads, worker.gpu, work, crashed)
                     worker.give(queue.popleft())
             busy = [w for w in workers if w.task is not None]
             if not busy:
@@ -201,7 +211,7 @@ def run_local(tasks: list[dict[str, Any]], jobs: int = 1) -> Iterator[dict[str, 
                     outcome = worker.take()
                     if not worker.alive():  # the pool is rebuilt: a fresh worker
                         worker.stop()
-                        workers[i] = _Worker(context, threads, worker.gpu)
+                        workers[i] = _Worker(context, threads, worker.gpu, work, crashed)
                     yield outcome
     finally:
         for worker in workers:
@@ -237,9 +247,12 @@ def run_ray(
     jobs: int = 1,
     address: str | None = None,
     dashboard: bool = False,
+    work: Callable = execute_run,
+    crashed: Callable = _crashed,
 ) -> Iterator[dict[str, Any]]:
-    """Outcomes of ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each. A task whose
-    worker or node dies is retried once (``max_retries``), then reported for its run only."""
+    """Outcomes of ``work`` over ``tasks`` run as Ray tasks of ``cores // jobs`` CPUs each.
+    A task whose worker or node dies is retried once (``max_retries``), then reported for its
+    run only (``crashed``)."""
     try:
         import ray
     except ImportError:
@@ -263,7 +276,7 @@ def run_ray(
         threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
         gpus = gpus_per_task(ray.cluster_resources())
         remote = ray.remote(num_cpus=threads, num_gpus=gpus, max_retries=1, retry_exceptions=False)(
-            execute_run
+            work
         )
         refs = {remote.remote({**task, "threads": threads}): task for task in tasks}
         pending = list(refs)
@@ -273,7 +286,7 @@ def run_ray(
                 try:
                     yield ray.get(ref)
                 except Exception as error:  # a lost worker, node or actor: this run only
-                    yield _crashed(refs[ref], error)
+                    yield crashed(refs[ref], error)
     finally:
         if started:
             ray.shutdown()
@@ -287,13 +300,16 @@ def run_tasks(
     jobs: int = 1,
     address: str | None = None,
     dashboard: bool = False,
+    work: Callable = execute_run,
+    crashed: Callable = _crashed,
 ) -> Iterator[dict[str, Any]]:
+    """Outcomes of ``work`` (a study run by default) over ``tasks`` on ``executor``."""
     if executor == "local":
         if address:
             raise ConfigError(
                 "--address applies to --executor ray only; drop it or add --executor ray"
             )
-        return run_local(tasks, jobs)
+        return run_local(tasks, jobs, work, crashed)
     if executor == "ray":
-        return run_ray(tasks, jobs, address, dashboard)
+        return run_ray(tasks, jobs, address, dashboard, work, crashed)
     raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")

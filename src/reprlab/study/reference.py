@@ -159,6 +159,7 @@ def to_html(views: list[ReferenceView]) -> str:
             body.append(f"<tr>{tds}</tr>")
         out += [
             f"<p><strong>{e(t.title)}</strong> ({e(t.source)})</p><ul>{''.join(items)}</ul>",
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+            f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>",
         ]
     return "\n".join(out)

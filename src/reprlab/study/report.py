@@ -301,24 +301,30 @@ def _table(head: str, body: list[str], caption: str = "", id_: str = "") -> str:
     )
 
 
-def _html_tables(results: Results, metrics: list[str], per_table: int = 8, id_: str = "") -> str:
-    out = []
+def _table_chunks(results: Results, metrics: list[str], per_table: int):
+    """Per grid, the metrics with a value in ``per_table``-wide chunks:
+    ``(grid, chunk, header, rows, n_axes)`` as `table_rows` lays them out."""
     for grid, cells in results.grids().items():
         grid_metrics = [m for m in metrics if any(results.stat(c, m) for c in cells)]
         for start in range(0, len(grid_metrics), per_table):
             chunk = grid_metrics[start : start + per_table]
             header, rows = table_rows(results, grid, chunk)
-            n_axes = len(header) - 1 - len(chunk)
-            caption = f"<caption>grid: {_e(grid)}</caption>" if len(results.grids()) > 1 else ""
-            head = "".join(f'<th class="l">{_e(h)}</th>' for h in header[:n_axes]) + "<th>n</th>"
-            head += "".join(f"<th>{_e(m + arrow(results.directions.get(m)))}</th>" for m in chunk)
-            body = []
-            for row in rows:
-                tds = "".join(f'<td class="l">{_e(v)}</td>' for v in row[:n_axes])
-                tds += f"<td>{_e(row[n_axes])}</td>"
-                tds += "".join(_html_stat(s) for s in row[n_axes + 1 :])
-                body.append(f"<tr>{tds}</tr>")
-            out.append(_table(head, body, caption, id_ if not out else ""))
+            yield grid, chunk, header, rows, len(header) - 1 - len(chunk)
+
+
+def _html_tables(results: Results, metrics: list[str], per_table: int = 8, id_: str = "") -> str:
+    out = []
+    for grid, chunk, header, rows, n_axes in _table_chunks(results, metrics, per_table):
+        caption = f"<caption>grid: {_e(grid)}</caption>" if len(results.grids()) > 1 else ""
+        head = "".join(f'<th class="l">{_e(h)}</th>' for h in header[:n_axes]) + "<th>n</th>"
+        head += "".join(f"<th>{_e(m + arrow(results.directions.get(m)))}</th>" for m in chunk)
+        body = []
+        for row in rows:
+            tds = "".join(f'<td class="l">{_e(v)}</td>' for v in row[:n_axes])
+            tds += f"<td>{_e(row[n_axes])}</td>"
+            tds += "".join(_html_stat(s) for s in row[n_axes + 1 :])
+            body.append(f"<tr>{tds}</tr>")
+        out.append(_table(head, body, caption, id_ if not out else ""))
     return "\n".join(out) or "<p>(no finished runs with metrics)</p>"
 
 
@@ -540,23 +546,16 @@ def _md_stat(s: Stat | None) -> str:
 
 def _md_tables(results: Results, metrics: list[str], per_table: int = 6) -> list[str]:
     out = []
-    for grid, cells in results.grids().items():
-        grid_metrics = [m for m in metrics if any(results.stat(c, m) for c in cells)]
-        for start in range(0, len(grid_metrics), per_table):
-            chunk = grid_metrics[start : start + per_table]
-            header, rows = table_rows(results, grid, chunk)
-            n_axes = len(header) - 1 - len(chunk)
-            names = header[: n_axes + 1] + [m + arrow(results.directions.get(m)) for m in chunk]
-            if len(results.grids()) > 1:
-                out += [f"**grid: {_m(grid)}**", ""]
-            out.append("| " + " | ".join(_m(n) for n in names) + " |")
-            out.append("|" + "|".join(["---"] * n_axes + ["--:"] * (len(names) - n_axes)) + "|")
-            for row in rows:
-                values = [_m(v) for v in row[: n_axes + 1]] + [
-                    _md_stat(s) for s in row[n_axes + 1 :]
-                ]
-                out.append("| " + " | ".join(values) + " |")
-            out.append("")
+    for grid, chunk, header, rows, n_axes in _table_chunks(results, metrics, per_table):
+        names = header[: n_axes + 1] + [m + arrow(results.directions.get(m)) for m in chunk]
+        if len(results.grids()) > 1:
+            out += [f"**grid: {_m(grid)}**", ""]
+        out.append("| " + " | ".join(_m(n) for n in names) + " |")
+        out.append("|" + "|".join(["---"] * n_axes + ["--:"] * (len(names) - n_axes)) + "|")
+        for row in rows:
+            values = [_m(v) for v in row[: n_axes + 1]] + [_md_stat(s) for s in row[n_axes + 1 :]]
+            out.append("| " + " | ".join(values) + " |")
+        out.append("")
     return out or ["(no finished runs with metrics)", ""]
 
 

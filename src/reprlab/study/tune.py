@@ -31,7 +31,8 @@ from typing import Any
 
 from reprlab import atomic
 from reprlab.callbacks import Callback
-from reprlab.errors import ConfigError
+from reprlab.errors import ConfigError, ReprlabError
+from reprlab.study.executors import run_tasks
 from reprlab.study.expand import Cell, PlannedRun, cells_of, expand
 from reprlab.study.spec import ResolvedStudy, SearchParam, TuneSettings, apply_overrides
 
@@ -324,55 +325,18 @@ def summary(study: Any) -> dict[str, Any]:
     }
 
 
+def _worker_died(task: dict[str, Any], why: BaseException | str) -> dict[str, Any]:
+    """A tuning worker that died: its finished trials are in the store, so say how to go on."""
+    raise ReprlabError(
+        f"a tuning worker died ({why}); run the same command again: finished trials are kept"
+    )
+
+
 def _run(tasks: list[dict[str, Any]], jobs: int, executor: str, address: str | None):
-    """Outcomes of ``tune_cell`` over ``tasks``: here, in ``jobs`` processes, or on Ray."""
-    from reprlab.study.executors import threads_per_job
-
-    threads = threads_per_job(jobs)
-    tasks = [{**t, "threads": threads} for t in tasks]
-    if executor == "ray":
-        yield from _run_ray(tasks, jobs, threads, address)
-    elif executor == "local" and jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        from reprlab.study.executors import _init_worker
-
-        with ProcessPoolExecutor(jobs, get_context("spawn"), _init_worker, (threads,)) as pool:
-            yield from pool.map(tune_cell, tasks)
-    elif executor == "local":
-        for task in tasks:
-            yield tune_cell(task)
-    else:
-        raise ConfigError(f"unknown executor {executor!r}; valid: local, ray")
-
-
-def _run_ray(tasks: list[dict[str, Any]], jobs: int, threads: int, address: str | None):
-    """``tune_cell`` as Ray tasks of ``threads`` CPUs; the study folder (and so the SQLite
-    store) must lie on a file system every node shares."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "--executor ray needs Ray; install it with 'pip install reprlab[ray]' "
-            "or use --executor local"
-        ) from None
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=threads * jobs, include_dashboard=False, log_to_driver=False)
-    try:
-        threads = max(1, min(threads, int(ray.cluster_resources().get("CPU", 1))))
-        remote = ray.remote(num_cpus=threads, max_retries=0)(tune_cell)
-        pending = [remote.remote({**task, "threads": threads}) for task in tasks]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
-    finally:
-        if started:
-            ray.shutdown()
+    """Outcomes of ``tune_cell`` over ``tasks``: here, in ``jobs`` processes, or on Ray (the
+    study folder, and so the SQLite store, must then lie on a file system every node
+    shares)."""
+    yield from run_tasks(tasks, executor, jobs, address, work=tune_cell, crashed=_worker_died)
 
 
 def tune_study(

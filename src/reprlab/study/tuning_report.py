@@ -110,9 +110,11 @@ def _statistics(results: Results) -> Section:
 
 
 def _warnings(results: Results) -> list[str]:
+    """The headline metrics' warnings (results.csv has every metric's)."""
     out = []
+    headline = results.select(results.headline) if results.headline else results.metrics
     for cell in results.cells:
-        for metric in results.metrics:
+        for metric in headline:
             s = results.stat(cell, metric)
             if s is not None and s.warnings:
                 out.append(f"{cell.key}, {metric}: {'; '.join(s.warnings)}.")
@@ -197,7 +199,10 @@ def to_html(items: list[Section], study_dir: str | Path) -> str:
                     "<tr>" + "".join(f'<td class="l">{e(v)}</td>' for v in r) + "</tr>"
                     for r in rows
                 )
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                parts.append(
+                    f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr>'
+                    f"</thead><tbody>{body}</tbody></table></div>"
+                )
             else:
                 mark = "⚠ " if section.title == "Warnings" else ""
                 parts.append(f'<p class="note">{mark}{e(block)}</p>')
