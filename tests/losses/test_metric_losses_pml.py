@@ -18,6 +18,7 @@ from pytorch_metric_learning.utils.distributed import DistributedLossWrapper
 
 from reprlab.errors import ConfigError
 from reprlab.losses.magnet import MagnetLoss, magnet_loss
+from reprlab.losses.my_loss import MyLoss, my_loss
 from reprlab.losses.pml import CrossBatchMemory
 from reprlab.losses.repmet import RepMetLoss, repmet_loss
 
@@ -183,6 +184,26 @@ def test_repmet_is_a_pml_loss_with_miners_and_reducers():
     assert list(summed.state_dict()) == ["representatives"]  # checkpoints keep their keys
     with pytest.raises(ValueError, match="ref_emb"):
         summed(emb, labels, None, emb[:3], labels[:3])
+
+
+def test_my_loss_is_a_pml_loss_with_miners_reducers_and_the_wrapper():
+    """Seed 003's My Loss in pytorch-metric-learning, as RepMet: the library's miner weights,
+    reducer and DistributedLossWrapper (outside a process group) on the same inputs."""
+    emb, labels, _, _ = batch(8)
+    emb = emb.float()
+    loss = MyLoss(3, 2, 5, alpha=0.5, reduction="none", seed=1)
+    assert isinstance(loss, pml_losses.BaseMetricLossFunction)
+    per = my_loss(emb, labels, loss.representatives, loss.rep_labels, 0.5, reduction="none")
+    torch.testing.assert_close(loss(emb, labels), per)
+    indices_tuple = miners.BatchHardMiner()(emb, labels)
+    weights = miner_weights(indices_tuple, len(labels)).float()
+    torch.testing.assert_close(loss(emb, labels, indices_tuple), per * weights)
+    summed = MyLoss(3, 2, 5, alpha=0.5, reducer=reducers.SumReducer(), seed=1)
+    torch.testing.assert_close(summed(emb, labels), per.sum())
+    assert list(summed.state_dict()) == ["representatives"]
+    with pytest.warns(UserWarning, match="non-distributed"):
+        wrapped = DistributedLossWrapper(MyLoss(3, 2, 5, alpha=0.5, seed=1))(emb, labels)
+    torch.testing.assert_close(wrapped, per.mean())
 
 
 def test_distributed_wrapper_outside_a_process_group_returns_the_loss():

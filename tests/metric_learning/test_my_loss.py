@@ -21,7 +21,8 @@ def test_my_loss_by_hand():
     # d(n, j): n0: .25, 4; n1: .25, 1; n2: 1, .25.  m_0 = max(.25, .25) = .25, m_1 = .25
     # n0 pays relu(m_1 + 1 - 4) = 0; n1 pays relu(1.25 - 1) = .25; n2 pays relu(1.25 - 1) = .25
     # each divided by |J| = 2 present representatives
-    mean, per = my_loss(x, y, reps, rep_labels, alpha=1.0)
+    per = my_loss(x, y, reps, rep_labels, alpha=1.0, reduction="none")
+    mean = my_loss(x, y, reps, rep_labels, alpha=1.0)
     torch.testing.assert_close(per, torch.tensor([0.0, 0.125, 0.125]))
     torch.testing.assert_close(mean, torch.tensor(0.25 / 3))
 
@@ -44,7 +45,7 @@ def test_my_loss_matches_a_brute_force_loop(seed):
     y = torch.randint(0, 4, (20,), generator=g)
     reps = torch.randn(5 * 2, 3, generator=g, dtype=torch.float64)  # 5 classes, K = 2
     rep_labels = torch.arange(5).repeat_interleave(2)
-    _, per = my_loss(x, y, reps, rep_labels, alpha=0.7)
+    per = my_loss(x, y, reps, rep_labels, alpha=0.7, reduction="none")
     torch.testing.assert_close(per, _brute(x, y, reps, rep_labels, 0.7))
 
 

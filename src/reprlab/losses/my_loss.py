@@ -12,9 +12,10 @@ from each other-class representative than that representative's farthest own sam
 """
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from reprlab.losses.named import check_reduction, reduce
+from reprlab.losses.named import reduce
+from reprlab.losses.repmet import RepresentativeLoss
 
 
 def my_loss(
@@ -23,8 +24,10 @@ def my_loss(
     representatives: Tensor,
     rep_labels: Tensor,
     alpha: float = 1.0,
-) -> tuple[Tensor, Tensor]:
-    """Seed 003's My Loss (module docstring); returns ``(mean loss, per-example losses [N])``.
+    reduction: str = "mean",
+) -> Tensor:
+    """Seed 003's My Loss (module docstring), reduced by ``reduction`` as torch's functional
+    losses are (``'none'``: per-example losses [N]).
 
     ``embeddings`` [N, D] with classes ``labels`` [N]; ``representatives`` [R, D] with classes
     ``rep_labels`` [R]. Representatives of classes absent from the batch take no part.
@@ -44,13 +47,13 @@ def my_loss(
     hinge = torch.relu(farthest[None, :] + alpha - sq_dist)
     count = present.sum().clamp_min(1).to(sq_dist.dtype)
     losses = torch.where(other, hinge, torch.zeros_like(hinge)).sum(1) / count
-    return losses.mean(), losses
+    return reduce(losses, reduction)
 
 
-class MyLoss(nn.Module):
+class MyLoss(RepresentativeLoss):
     """My Loss with ``num_classes * reps_per_class`` learnable representatives, stored class by
-    class and started random, as `reprlab.losses.repmet.RepMetLoss` (same interface:
-    ``representatives``, ``rep_labels``, `set_representatives`, `per_example`)."""
+    class and started random, as a pytorch-metric-learning loss (`RepresentativeLoss`, the
+    base it shares with `reprlab.losses.repmet.RepMetLoss`)."""
 
     def __init__(
         self,
@@ -60,33 +63,16 @@ class MyLoss(nn.Module):
         alpha: float = 1.0,
         reduction: str = "mean",
         seed: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__()
-        check_reduction(reduction)
-        self.num_classes, self.reps_per_class, self.dim = num_classes, reps_per_class, dim
-        self.alpha, self.reduction = alpha, reduction
-        generator = torch.Generator().manual_seed(seed)
-        reps = torch.randn(num_classes * reps_per_class, dim, generator=generator)
-        self.representatives = nn.Parameter(nn.functional.normalize(reps, dim=1))
-        labels = torch.arange(num_classes).repeat_interleave(reps_per_class)
-        self.register_buffer("rep_labels", labels, persistent=False)
-
-    @torch.no_grad()
-    def set_representatives(self, representatives: Tensor) -> None:
-        """Overwrite the representatives ([num_classes * reps_per_class, dim], class by class)."""
-        if representatives.shape != self.representatives.shape:
-            raise ValueError(
-                f"representatives must be {tuple(self.representatives.shape)}, "
-                f"got {tuple(representatives.shape)}"
-            )
-        self.representatives.copy_(representatives)
+        super().__init__(num_classes, reps_per_class, dim, reduction, seed, **kwargs)
+        self.alpha = alpha
 
     def per_example(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Per-example losses [N]."""
-        return my_loss(embeddings, labels, self.representatives, self.rep_labels, self.alpha)[1]
-
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return reduce(self.per_example(embeddings, labels), self.reduction)
+        return my_loss(
+            embeddings, labels, self.representatives, self.rep_labels, self.alpha, "none"
+        )
 
     def extra_repr(self) -> str:
         return (

@@ -91,17 +91,17 @@ def _repmet_terms(embeddings, labels, representatives, rep_labels, version, sigm
     return losses
 
 
-class RepMetLoss(MetricLoss):
-    """RepMet loss with ``num_classes * reps_per_class`` learnable representatives, as a
-    pytorch-metric-learning loss: ``forward(embeddings, labels, indices_tuple=None)``.
+class RepresentativeLoss(MetricLoss):
+    """Base of the losses with ``num_classes * reps_per_class`` learnable representatives, as
+    pytorch-metric-learning losses: ``forward(embeddings, labels, indices_tuple=None)``.
 
     Representatives are stored class by class (``representative_labels``) and start random;
     `set_representatives` seeds them, for instance with per-class k-means centres
-    (`reprlab.metric_learning.per_class_kmeans`). They are the
-    reference set, so ``ref_emb`` is not supported (as in the library's proxy losses). A miner's
-    ``indices_tuple`` weights each example's loss by how often it appears in it (the library's
-    ``convert_to_weights``). ``reduction`` is torch's; ``reducer=`` takes a
-    pytorch-metric-learning reducer instead (``reduction_type='element'``).
+    (`reprlab.metric_learning.per_class_kmeans`). They are the reference set, so ``ref_emb``
+    is not supported (as in the library's proxy losses). A miner's ``indices_tuple`` weights
+    each example's loss by how often it appears in it (the library's ``convert_to_weights``).
+    ``reduction`` is torch's; ``reducer=`` takes a pytorch-metric-learning reducer instead
+    (``reduction_type='element'``). Subclasses define `per_example`.
     """
 
     def __init__(
@@ -109,18 +109,12 @@ class RepMetLoss(MetricLoss):
         num_classes: int,
         reps_per_class: int,
         dim: int,
-        version: Version = 1,
-        sigma: float = 0.5,
-        alpha: float = 1.0,
         reduction: str = "mean",
         seed: int = 0,
         **kwargs,
     ) -> None:
-        if version not in _VERSIONS:
-            raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
         super().__init__(reduction=reduction, **kwargs)
         self.num_classes, self.reps_per_class, self.dim = num_classes, reps_per_class, dim
-        self.version, self.sigma, self.alpha = version, sigma, alpha
         generator = torch.Generator().manual_seed(seed)
         reps = torch.randn(num_classes * reps_per_class, dim, generator=generator)
         self.representatives = nn.Parameter(nn.functional.normalize(reps, dim=1))
@@ -140,15 +134,7 @@ class RepMetLoss(MetricLoss):
 
     def per_example(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Per-example losses [N]."""
-        return _repmet_terms(
-            embeddings,
-            labels.to(embeddings.device),
-            self.representatives,
-            self.rep_labels,
-            self.version,
-            self.sigma,
-            self.alpha,
-        )
+        raise NotImplementedError
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels) -> dict:
         c_f.labels_required(labels)
@@ -162,6 +148,40 @@ class RepMetLoss(MetricLoss):
                 "reduction_type": "element",
             }
         }
+
+
+class RepMetLoss(RepresentativeLoss):
+    """RepMet loss (Karlinsky et al. 2019) with ``num_classes * reps_per_class`` learnable
+    representatives, as a pytorch-metric-learning loss (`RepresentativeLoss`)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        reps_per_class: int,
+        dim: int,
+        version: Version = 1,
+        sigma: float = 0.5,
+        alpha: float = 1.0,
+        reduction: str = "mean",
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        if version not in _VERSIONS:
+            raise ConfigError(f"version must be one of {_VERSIONS}, got {version!r}")
+        super().__init__(num_classes, reps_per_class, dim, reduction, seed, **kwargs)
+        self.version, self.sigma, self.alpha = version, sigma, alpha
+
+    def per_example(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Per-example losses [N]."""
+        return _repmet_terms(
+            embeddings,
+            labels.to(embeddings.device),
+            self.representatives,
+            self.rep_labels,
+            self.version,
+            self.sigma,
+            self.alpha,
+        )
 
     def extra_repr(self) -> str:
         return (
