@@ -62,8 +62,8 @@ def test_the_main_job_runs_as_the_quickstart_says(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 15 and all(r["status"] == "done" for r in results["runs"])
+    assert len(results["runs"]) == 18 and all(r["status"] == "done" for r in results["runs"])
     table = (out / "report.md").read_text()
-    for loss in ("mse", "l1", "charbonnier", "cauchy", "geman-mcclure"):
+    for loss in ("mse", "l1", "charbonnier", "cauchy", "geman-mcclure", "adaptive"):
         assert f"| {loss} | 3/3 |" in table
     assert (out / "report.html").is_file() and "report: " in done.stdout
