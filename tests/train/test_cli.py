@@ -72,7 +72,7 @@ def test_help_documents_every_option(capsys):
 def test_options_come_from_the_config_fields():
     import argparse
 
-    from reprlab.cli.train import GROUPS, HELP, OPTION_OF, build_config, field_at
+    from reprlab.cli.train import GROUPS, OPTION_OF, build_config, field_at
     from reprlab.train import RunConfig
 
     parser = argparse.ArgumentParser()
@@ -80,7 +80,7 @@ def test_options_come_from_the_config_fields():
     by_option = {flag: action for action in parser._actions for flag in action.option_strings}
     for path in (p for paths in GROUPS.values() for p in paths):
         field, action = field_at(path), by_option[OPTION_OF[path]]
-        text = HELP.get(path) or field.description
+        text = field.description  # every option's help is its field's description
         assert text and text in action.help, path
         default = field.get_default(call_default_factory=True)
         if field.annotation is not bool and default not in (None, [], ()):

@@ -72,17 +72,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "train.accelerator": ("--device",),
     "train.loggers": ("--logger",),
 }
-#: help of the fields whose config section gives no description
-HELP = {
-    "model.metric.objective": "the objective (Magnet: Rippel et al. 2016; RepMet: Karlinsky "
-    "et al. 2019; my-loss: seed 003's own; batch-hard triplet margin and proxy-anchor: "
-    "pytorch-metric-learning)",
-    "model.metric.embedding_dim": "embedding size",
-    "model.metric.variance": "magnet: the variance term (paper: 2 sigma^2; tf-reference: "
-    "2 sigma^4, the public TensorFlow code)",
-    "model.metric.repmet_version": "repmet: the loss (1: nearest same-class representative; "
-    "2: all of them; hinge: the authors' code)",
-}
 EMBEDDER = "embedder"
 #: options that the embedder reads from its metric section
 EMBEDDER_PATHS = {
@@ -139,7 +128,7 @@ def _shown(value: Any) -> str:
 
 def _help(path: str, choices: tuple = ()) -> str:
     field = field_at(path)
-    text = HELP.get(path) or field.description or ""
+    text = field.description or ""
     choices = choices or _choices(field.annotation)
     if choices:
         *most, last = map(str, choices)

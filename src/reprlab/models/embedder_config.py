@@ -17,8 +17,13 @@ class MetricConfig(BaseModel, extra="forbid"):
     batches of ``samples_per_class`` examples per class.
     """
 
-    objective: Literal["magnet", "repmet", "my-loss", "triplet", "proxy-anchor"] = "magnet"
-    embedding_dim: int = Field(64, ge=1)
+    objective: Literal["magnet", "repmet", "my-loss", "triplet", "proxy-anchor"] = Field(
+        "magnet",
+        description="the objective (Magnet: Rippel et al. 2016; RepMet: Karlinsky et al. 2019; "
+        "my-loss: seed 003's own; batch-hard triplet margin and proxy-anchor: "
+        "pytorch-metric-learning)",
+    )
+    embedding_dim: int = Field(64, ge=1, description="embedding size")
     hidden: tuple[int, ...] = Field((256, 256), description="mlp backbone widths")
     channels: tuple[int, ...] = Field((32, 64, 128), description="conv backbone widths")
     pretrained: bool = Field(True, description="resnet18: ImageNet weights (else random init)")
@@ -31,8 +36,16 @@ class MetricConfig(BaseModel, extra="forbid"):
         None, ge=1, description="cluster batches per epoch; None: enough to cover train once"
     )
     alpha: float = Field(1.0, description="Magnet's and RepMet's margin alpha")
-    variance: Literal["paper", "tf-reference"] = "paper"
-    repmet_version: Literal[1, 2, "hinge"] = 1
+    variance: Literal["paper", "tf-reference"] = Field(
+        "paper",
+        description="magnet: the variance term (paper: 2 sigma^2; tf-reference: 2 sigma^4, "
+        "the public TensorFlow code)",
+    )
+    repmet_version: Literal[1, 2, "hinge"] = Field(
+        1,
+        description="repmet: the loss (1: nearest same-class representative; 2: all of them; "
+        "hinge: the authors' code)",
+    )
     sigma: float = Field(0.5, gt=0, description="RepMet's sigma")
     seed_representatives: bool = Field(True, description="RepMet: start at k-means centres")
     margin: float | None = Field(None, description="triplet (0.2) or proxy-anchor (0.1) margin")
