@@ -9,6 +9,7 @@ from reprlab.models import build_model
 from reprlab.study.backend import SEED_KEY, run_id, validate
 from reprlab.study.expand import expand
 from reprlab.study.spec import load_study
+from reprlab.study.tune import plan
 
 
 class _Shape:
@@ -68,6 +69,11 @@ def test_004_full_profile_evaluates_all_60000_training_images_with_k_up_to_200()
     test = study.resolve("full-test").evaluate.options
     assert test.get("split", "test") == "test"
     assert [r.config.train.epochs for r in _runs("neighbourhoods", "full")] == [100] * 4
+    # nothing is chosen in seed 004: no validation split, so train holds all 60 000 images
+    for profile in ("full", "full-seeds", "full-test"):
+        planned = plan(load_study("neighbourhoods").resolve(profile))
+        assert {r.config.data.val_fraction for r in planned} == {0}
+    assert {r.config.data.val_fraction for r in plan(load_study("neighbourhoods").resolve("quick"))} == {0.1}
 
 
 # ---------------------------------------------------------------------------- 000 robust-vae

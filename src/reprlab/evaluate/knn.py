@@ -3,8 +3,9 @@
 Each block of queries is scored against a block of data points: for L2 by the ranking score
 ``||x||^2 - 2 q.x`` (``||q||^2`` is constant per query): a bare matrix product of ``-2 q``
 with data centred at its mean, so that the expanded form loses few digits, to which the
-selection adds ``||x||^2``; for L1 by ``torch.cdist(p=1)``; cosine is L2 on rows scaled to
-unit length. A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each
+selection adds ``||x||^2``; for L1 by ``torch.cdist(p=1)``, or on uint8 rows (images) by the
+exact integer kernel of `reprlab.evaluate.l1_kernel`; cosine is L2 on rows scaled to unit
+length. A compiled streaming selection (`reprlab.evaluate.knn_kernels`) keeps each
 query's ``k + margin`` best scores, and the survivors' distances are then recomputed from the
 original coordinates (differences in the inputs' precision, sums in float64) and sorted, so
 rounding in the expanded form cannot misorder true neighbours. Distances returned are
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor
 
 from reprlab.errors import ConfigError, DataError
+from reprlab.evaluate import l1_kernel
 from reprlab.evaluate.knn_kernels import (
     cut,
     exact_distances,
@@ -61,6 +63,14 @@ def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
         rows = 64
         data_block = max(width, budget // 64 // 4 - selection // 4)
     return max(1, min(rows, n_queries)), min(data_block, n_data)
+
+
+def _uint8_rows(a) -> np.ndarray | None:
+    """``a`` as a numpy ``[N, d]`` uint8 array when it holds uint8 values, else None."""
+    if a.dtype not in (np.uint8, torch.uint8):
+        return None
+    a = a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
+    return a.reshape(len(a), -1)
 
 
 def _is_float64(a) -> bool:
@@ -136,6 +146,13 @@ def knn(
         bias = torch.linalg.vector_norm(scored_data, dim=1).pow_(2).numpy()
         doubled = torch.empty(min(rows, len(q)), data.shape[1], dtype=dtype)
 
+    sad = None  # uint8 rows: exact integer L1 scores from the SAD kernel
+    if metric == "l1" and dtype == torch.float32 and l1_kernel.usable(data.shape[1]):
+        raw_x, raw_q = _uint8_rows(x), None if exclude_self else _uint8_rows(queries)
+        if raw_x is not None and (exclude_self or raw_q is not None):
+            sad_data = l1_kernel.padded(raw_x)
+            sad = (sad_data, sad_data if exclude_self else l1_kernel.padded(raw_q))
+
     scratch = torch.empty(rows * cols, dtype=dtype)
     out_d = np.empty((len(q), k), dtype=np.float64)
     out_i = np.empty((len(q), k), dtype=np.int64)
@@ -149,7 +166,10 @@ def knn(
                 qb = torch.mul(qb, -2, out=doubled[: len(qb)])
             for c0 in range(0, len(data), cols):
                 block = scored_data[c0 : c0 + cols]
-                if metric == "l1":
+                if sad is not None:
+                    scores = scratch[: len(qb) * len(block)].view(len(qb), len(block))
+                    selection.l1_scores(sad, start, c0, scores.numpy())
+                elif metric == "l1":
                     scores = torch.cdist(qb, block, p=1)
                 else:
                     scores = scratch[: len(qb) * len(block)].view(len(qb), len(block))
@@ -188,6 +208,16 @@ class _Selection:
             select_smallest(scores[a:b], bias, column_offset, self.own[a:b], self.width, v, i, c)
 
         self._in_threads(work, len(scores))
+
+    def l1_scores(self, sad: tuple, row: int, column: int, out: np.ndarray) -> None:
+        """Exact L1 scores of padded uint8 queries ``sad[1][row:]`` against data
+        ``sad[0][column:]`` into ``out`` (its shape sets the block)."""
+        data = sad[0][column : column + out.shape[1]]
+
+        def work(a, b):
+            l1_kernel.l1_distances(sad[1][row + a : row + b], data, out[a:b])
+
+        self._in_threads(work, len(out))
 
     def _in_threads(self, work, rows: int) -> None:
         """``work(a, b)`` on row ranges that split ``rows`` evenly, four per thread, taken by

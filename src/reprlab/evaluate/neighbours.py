@@ -11,6 +11,7 @@
   ``r^X`` the rank in input space; continuity is the same with the two spaces swapped.
 """
 
+import fcntl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -179,15 +180,21 @@ def continuity(high, low, k: int = 10, metric: str = "l2") -> float:
 def input_neighbours(images, dataset_name: str, split: str, k: int, metric: str = "l2"):
     """The ``k`` nearest input-space neighbours of each image (self excluded), computed once
     and cached on disk, keyed by data set name, split, content hash, metric and ``k``; a
-    cached entry with a larger ``k`` is reused."""
+    cached entry with a larger ``k`` is reused. Processes asking for the same entry at once
+    wait for the first (a file lock) instead of computing it again. L1 on uint8 images uses
+    exact integer pixel distances (`reprlab.evaluate.l1_kernel`)."""
     key = f"{dataset_name}-{split}-{content_hash(images)}-{metric}"
     folder = cache_dir("neighbours")
-    cached = {int(p.stem.rsplit("-k", 1)[1]): p for p in folder.glob(f"{key}-k*.pt")}
-    larger = [size for size in cached if size >= k]
-    if larger:
-        return torch.load(cached[min(larger)], weights_only=True)[:, :k]
-    x = torch.as_tensor(images)
-    x = x.reshape(len(x), -1).float() / (255.0 if x.dtype == torch.uint8 else 1.0)
-    _, indices = knn(x, k, metric)
-    torch_save(indices, Path(folder, f"{key}-k{k}.pt"))
-    return indices
+    with open(Path(folder, f"{key}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cached = {int(p.stem.rsplit("-k", 1)[1]): p for p in folder.glob(f"{key}-k*.pt")}
+        larger = [size for size in cached if size >= k]
+        if larger:
+            return torch.load(cached[min(larger)], weights_only=True)[:, :k]
+        x = torch.as_tensor(images)
+        x = x.reshape(len(x), -1)
+        if x.dtype == torch.uint8 and metric != "l1":
+            x = x.float() / 255.0
+        _, indices = knn(x, k, metric)
+        torch_save(indices, Path(folder, f"{key}-k{k}.pt"))
+        return indices

@@ -22,74 +22,33 @@ numba was measured first: its scalar libm log1p/expm1 took 14 ms for 256 x 784, 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from reprlab.cbuild import BASE_FLAGS, build, capability
+
 __all__ = ["columns", "kernel", "usable"]
 
 NCOEF = 15  # must equal NCOEF in adaptive_kernel.c
 _SOURCE = Path(__file__).with_name("adaptive_kernel.c")
-_FLAGS = ["-O3", "-mavx2", "-mfma", "-ffp-contract=fast", "-fno-trapping-math", "-std=c99"]
-_FLAGS += ["-fPIC", "-shared"]
+_FLAGS = [*BASE_FLAGS, "-ffp-contract=fast", "-fno-trapping-math"]
 # torch's CPU kernels use 16-wide SLEEF on AVX-512 machines: the same functions, same values
 _AVX512_FLAGS = ["-mavx512f", "-mavx512dq", "-mprefer-vector-width=512", "-DUSE_AVX512"]
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {}
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("REPRLAB_CACHE_DIR")
-    if not root:
-        import platformdirs
-
-        root = platformdirs.user_cache_dir("reprlab")
-    path = Path(root, "kernels")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _build() -> ctypes.CDLL | None:
-    if os.environ.get("REPRLAB_NO_KERNELS") == "1":
-        return None
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
-    capability = torch.backends.cpu.get_cpu_capability()
-    if capability not in ("AVX2", "AVX512"):
-        return None
-    flags = _FLAGS + (_AVX512_FLAGS if capability == "AVX512" else [])
-    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-    if compiler is None or not _SOURCE.exists():
-        return None
+    level = capability()
+    flags = _FLAGS + (_AVX512_FLAGS if level == "AVX512" else [])
     torch_lib = Path(torch.__file__).parent / "lib"
     link = [f"-L{torch_lib}", "-ltorch_cpu", f"-Wl,-rpath,{torch_lib}"]
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(
-        source + " ".join([*flags, *link, torch.__version__]).encode()
-    ).hexdigest()[:16]
-    try:
-        target = _cache_dir() / f"adaptive_kernel_{key}.so"
-        if not target.exists():
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                built = Path(tmp, target.name)
-                subprocess.run(
-                    [compiler, *flags, str(_SOURCE), "-o", str(built), *link],
-                    check=True,
-                    capture_output=True,
-                    timeout=120,
-                )
-                os.replace(built, target)  # atomic: concurrent builders race harmlessly
-        library = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError):
+    library = build(_SOURCE, flags, link)
+    if library is None:
         return None
     function = library.adaptive_columns
     pointer, i64 = ctypes.c_void_p, ctypes.c_int64
