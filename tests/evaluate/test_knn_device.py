@@ -100,12 +100,13 @@ def test_float64_inputs_are_reranked_in_float64(metric):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_tiny_budget_splits_queries_and_data_with_same_answer(metric):
+@pytest.mark.parametrize("k,margin", [(5, None), (5, 0), (399, None)])
+def test_tiny_budget_splits_queries_and_data_with_same_answer(metric, k, margin):
     x = np.random.default_rng(4).random((400, 20)).astype(np.float32)
-    d, i = knn_on_device(x, 5, metric, device="cpu")
-    d2, i2 = knn_on_device(x, 5, metric, device="cpu", memory_budget=50_000)
+    d, i = knn_on_device(x, k, metric, device="cpu", margin=margin)
+    d2, i2 = knn_on_device(x, k, metric, device="cpu", margin=margin, memory_budget=50_000)
     assert torch.equal(i, i2) and torch.equal(d, d2)
-    assert torch.equal(i, knn(x, 5, metric)[1])
+    assert torch.equal(i, knn(x, k, metric)[1])
 
 
 def test_far_from_origin_float32_keeps_the_cpu_paths_answer():

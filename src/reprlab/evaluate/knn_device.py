@@ -83,9 +83,12 @@ class _Screen:
             scores = torch.addmm(self.bias[c0 : c0 + len(block)], qb, block.T)
         if own is not None:
             rows = torch.arange(len(qb), device=qb.device)
-            column = own - c0
-            inside = (column >= 0) & (column < len(block))
-            scores[rows[inside], column[inside]] = torch.inf
+            if len(block) == self.n:  # one block: every query's own point is in it
+                scores[rows, own] = torch.inf
+            else:
+                column = own - c0
+                inside = (column >= 0) & (column < len(block))
+                scores[rows[inside], column[inside]] = torch.inf
         return scores
 
     def smallest(self, qb: Tensor, own: Tensor | None, count: int) -> tuple[Tensor, Tensor]:
