@@ -124,7 +124,8 @@ def _rerank(q: Tensor, data: Tensor, candidates: Tensor, k: int, l1: bool) -> tu
     inputs' precision, summed in float64), ties to the lower index: float64 distances (L1 or
     Euclidean) and indices."""
     candidates = candidates.sort(dim=1).values  # index order, so a stable sort breaks ties
-    diff = data[candidates].sub_(q[:, None, :])
+    rows = data.index_select(0, candidates.reshape(-1)).view(*candidates.shape, -1)
+    diff = rows.sub_(q[:, None, :])
     exact = torch.linalg.vector_norm(diff, ord=1 if l1 else 2, dim=2, dtype=torch.float64)
     exact, order = torch.sort(exact, dim=1, stable=True)
     return exact[:, :k], candidates.gather(1, order[:, :k])
