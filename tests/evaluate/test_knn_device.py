@@ -109,6 +109,17 @@ def test_tiny_budget_splits_queries_and_data_with_same_answer(metric, k, margin)
     assert torch.equal(i, knn(x, k, metric)[1])
 
 
+@pytest.mark.parametrize("metric", METRICS)
+def test_uint8_images_give_the_cpu_paths_answer(metric):
+    # the CPU path scores uint8 L1 with an exact integer kernel; here coordinates are floats
+    x = np.random.default_rng(8).integers(0, 256, size=(300, 1, 8, 8), dtype=np.uint8)
+    x[200:203] = x[10]
+    d, i = knn_on_device(x, 12, metric, device="cpu")
+    cpu_d, cpu_i = knn(x, 12, metric)
+    assert torch.equal(i, cpu_i)
+    torch.testing.assert_close(d, cpu_d, rtol=1e-6, atol=1e-7)
+
+
 def test_far_from_origin_float32_keeps_the_cpu_paths_answer():
     # the expanded form loses every digit in float32 without centring (see test_knn)
     x = (1000.0 + np.random.default_rng(5).normal(scale=1e-2, size=(200, 8))).astype(np.float32)
