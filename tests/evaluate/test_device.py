@@ -4,6 +4,9 @@ equal (CPU) or close (GPU) to those computed on the CPU."""
 import pytest
 import torch
 
+from reprlab.cli import main
+from reprlab.errors import ConfigError
+from reprlab.evaluate import evaluate, evaluate_loaded
 from reprlab.evaluate.context import EvalContext
 from reprlab.evaluate.embed import embed, model_device, reconstruct
 from reprlab.train import RunConfig, prepare
@@ -40,3 +43,35 @@ def test_cuda_codes_and_reconstructions_match_the_cpu(loaded):
     assert gpu_codes.device.type == gpu_images.device.type == "cpu"
     torch.testing.assert_close(gpu_codes, codes, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(gpu_images, images, rtol=1e-3, atol=1e-4)
+
+
+def test_evaluation_on_a_named_device(loaded, tmp_path):
+    model, dataset = loaded
+    metrics = ["probe-knn"]
+    on_cpu = evaluate_loaded(model, dataset, metrics, progress=False, device="cpu")
+    assert on_cpu == evaluate_loaded(model, dataset, metrics, progress=False)
+    with pytest.raises(ConfigError, match="cuda:99") as error:
+        evaluate_loaded(model, dataset, metrics, progress=False, device="cuda:99")
+    assert "\n" not in str(error.value)
+    # checked before the run is loaded: tmp_path holds no run
+    with pytest.raises(ConfigError, match="no-such-device"):
+        evaluate(tmp_path, metrics, device="no-such-device")
+
+
+def test_eval_cli_refuses_a_missing_device_in_one_line(tmp_path, capsys):
+    assert main(["eval", str(tmp_path), "--device", "cuda:99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cuda:99" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_evaluation_matches_the_cpu(loaded):
+    model, dataset = loaded
+    on_cpu = evaluate_loaded(model, dataset, ["probe-knn"], progress=False, device="cpu")
+    try:
+        on_gpu = evaluate_loaded(model, dataset, ["probe-knn"], progress=False, device="cuda")
+        assert EvalContext(model, dataset).device.type == "cuda"
+    finally:
+        model.to("cpu")
+    assert on_gpu["probe-knn"].keys() == on_cpu["probe-knn"].keys()

@@ -1,5 +1,6 @@
-"""``reprlab eval RUN_DIR [--metrics NAMES] [--figures [NAMES]] [--option KEY=VALUE] [--json]``:
-a short table of what was computed, or every number as JSON with ``--json``."""
+"""``reprlab eval RUN_DIR [--metrics NAMES] [--figures [NAMES]] [--option KEY=VALUE]
+[--device D] [--json]``: a short table of what was computed, or every number as JSON with
+``--json``."""
 
 import argparse
 import json
@@ -51,6 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print every computed number as JSON instead of the summary table",
     )
     parser.add_argument(
+        "--device",
+        help="where the model runs: cpu, cuda or cuda:N (default: cuda when there is a GPU)",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -78,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if figures == ["all"]:
         figures = list(FIGURES)
     names = _names(args.metrics)
-    metrics = evaluate(args.run_dir, names, figures or (), _options(args.option))
+    metrics = evaluate(
+        args.run_dir, names, figures or (), _options(args.option), device=args.device
+    )
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
         return 0

@@ -10,7 +10,8 @@ query's ``k + margin`` best scores, and the survivors' distances are then recomp
 original coordinates (differences in the inputs' precision, sums in float64) and sorted, so
 rounding in the expanded form cannot misorder true neighbours. Distances returned are
 Euclidean (not squared), Manhattan or cosine (``1 - cos``); ties in distance go to the lower
-index. Runs on the CPU (tensors elsewhere are copied).
+index. Inputs on a GPU, or ``device=`` naming one, are served there by
+`reprlab.evaluate.knn_device` (the same answer from matrix products and ``torch.topk``).
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from reprlab.data.device import resolve_device
 from reprlab.errors import ConfigError, DataError
 from reprlab.evaluate import l1_kernel
 from reprlab.evaluate.knn_kernels import (
@@ -65,6 +67,15 @@ def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
     return max(1, min(rows, n_queries)), min(data_block, n_data)
 
 
+def _device(device, x, queries) -> torch.device:
+    """``device`` checked (`resolve_device`), or else the first input tensor's device that is
+    not the CPU, or else the CPU."""
+    if device is not None:
+        return resolve_device(device)
+    on = [a.device for a in (x, queries) if isinstance(a, Tensor) and a.device.type != "cpu"]
+    return on[0] if on else torch.device("cpu")
+
+
 def _uint8_rows(a) -> np.ndarray | None:
     """``a`` as a numpy ``[N, d]`` uint8 array when it holds uint8 values, else None."""
     if a.dtype not in (np.uint8, torch.uint8):
@@ -99,6 +110,7 @@ def knn(
     dtype: torch.dtype = torch.float32,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     margin: int | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The ``k`` nearest rows of ``x`` to each query: ``(distances [Q, k], indices [Q, k])``,
     nearest first. ``x`` and ``queries`` are arrays or tensors ``[N, ...]`` (flattened to rows).
@@ -111,7 +123,16 @@ def knn(
     candidates (default ``max(8, k // 16)``) are re-ranked exactly, from the float64
     coordinates when the inputs are float64 (``dtype`` sets the screen's precision and that of
     the distances returned).
+
+    ``device`` (default: that of the inputs) is where the work is done and where the results
+    are returned: on a GPU by `reprlab.evaluate.knn_device.knn_on_device`, on the CPU here.
     """
+    device = _device(device, x, queries)
+    if device.type != "cpu":
+        from reprlab.evaluate.knn_device import knn_on_device
+
+        return knn_on_device(x, k, metric, queries, device=device, dtype=dtype,
+                             memory_budget=memory_budget, margin=margin)  # fmt: skip
     if metric not in METRICS:
         raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
     exclude_self = queries is None

@@ -10,13 +10,13 @@ import sys
 
 from rich.progress import Progress
 
+from reprlab.data.device import resolve_device
 from reprlab.evaluate.context import EvalContext, NotApplicable
 from reprlab.evaluate.metrics import DEFAULT_METRICS, METRICS
 from reprlab.evaluate.options import check_options
 from reprlab.registry import lookup
 from reprlab.rundir import RunDir
 from reprlab.train import load_run
-from reprlab.train.device import default_device
 from reprlab.train.loggers import log_evaluation
 
 
@@ -53,24 +53,36 @@ def compute(ctx: EvalContext, metrics=None, progress: bool | None = None) -> dic
 
 
 def evaluate_loaded(
-    model, dataset, metrics=None, options=None, run_dir=None, progress: bool | None = None
+    model,
+    dataset,
+    metrics=None,
+    options=None,
+    run_dir=None,
+    progress: bool | None = None,
+    device=None,
 ) -> dict:
     """The named metrics (``DEFAULT_METRICS`` when ``None``) of a model on a data set:
     ``{name: {...}, "skipped": {name: reason}}``. ``progress`` shows a bar (default: on a
-    terminal, unless the environment variable CI is set)."""
+    terminal, unless the environment variable CI is set). ``device`` (default: where the
+    model's weights are) is where codes are computed: the model is moved there; a device
+    this machine lacks is a `ConfigError`."""
+    if device is not None:
+        model = model.to(resolve_device(device))
     return compute(EvalContext(model, dataset, options, run_dir), metrics, progress)
 
 
-def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> dict:
+def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None, device=None) -> dict:
     """Evaluate the trained run in ``run_dir``: compute ``metrics`` (names in ``METRICS``;
     ``None`` means ``DEFAULT_METRICS``), merge them into ``run_dir/metrics.json`` (written
     atomically; earlier entries of other metrics are kept), draw ``figures`` (names in
     ``reprlab.evaluate.figures.FIGURES``) into ``run_dir/figures/``, and return the merged
     metrics. Figures that do not apply (prior samples of a plain autoencoder) are skipped.
-    The model is evaluated on a CUDA GPU when there is one, else on the CPU.
+    The model is evaluated on ``device`` (default: a CUDA GPU when there is one, else the
+    CPU; a device this machine lacks is a `ConfigError`).
     The experiment trackers the run's config names receive the metrics and figures.
     Every name and option is checked before anything is loaded or written."""
     run = RunDir(run_dir)
+    device = resolve_device(device)
     _metrics(metrics)
     check_options(options)
     if figures:
@@ -80,7 +92,7 @@ def evaluate(run_dir, metrics=None, figures=(), options=None, progress=None) -> 
         for name in figures:
             lookup(FIGURES, name, "figure")
     loaded = load_run(run.path)
-    ctx = EvalContext(loaded.model.to(default_device()), loaded.dataset, options, run)
+    ctx = EvalContext(loaded.model.to(device), loaded.dataset, options, run)
     computed = compute(ctx, metrics, progress)
     merged = run.merge_metrics(computed)
     drawn = draw_figures(ctx, figures) if figures else {}

@@ -13,6 +13,8 @@ import torch
 from sklearn.cluster import KMeans
 from torch import Tensor
 
+from reprlab.data.device import resolve_device
+
 
 @dataclass
 class ClusterIndex:
@@ -58,10 +60,14 @@ class ClusterIndex:
         )
 
 
-def embed_images(model, images: Tensor, batch_size: int = 512) -> Tensor:
-    """``model.embed`` of uint8 NCHW images, in eval mode without gradients, on the CPU."""
+def embed_images(model, images: Tensor, batch_size: int = 512, device=None) -> Tensor:
+    """``model.embed`` of uint8 NCHW images, in eval mode without gradients, as a CPU tensor.
+    Computed on ``device`` (checked by `resolve_device`; the model is moved there), by default
+    on the device of the model's weights."""
     was_training = model.training
     model.eval()
+    if device is not None:
+        model.to(resolve_device(device))
     device = next(iter(model.parameters())).device
     with torch.no_grad():
         out = [

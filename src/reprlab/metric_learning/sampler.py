@@ -14,6 +14,8 @@ import torch
 import torch.utils.data
 from torch import Tensor
 
+from reprlab.data.device import resolve_device
+from reprlab.data.loader import fits_on_device
 from reprlab.metric_learning.clusters import ClusterIndex
 
 
@@ -164,10 +166,13 @@ class MagnetBatchSampler(torch.utils.data.Sampler[list[int]]):
 class MagnetBatchLoader:
     """Training batches of Magnet loss over a split: ``epoch(e)`` yields ``(x, y, clusters)``.
 
-    ``x`` float32 in [0, 1], ``y`` int64 labels, ``clusters`` int64 cluster ids. An epoch has
-    ``steps_per_epoch`` batches (default: as many as cover the split once); its random draws
-    depend only on ``(seed, e)`` and the recorded losses. ``last_indices`` holds the example
-    indices of the batch just yielded, for `MagnetBatchSampler.record`.
+    ``x`` float32 in [0, 1], ``y`` int64 labels, ``clusters`` int64 cluster ids, all on
+    ``device``. An epoch has ``steps_per_epoch`` batches (default: as many as cover the split
+    once); its random draws depend only on ``(seed, e)`` and the recorded losses.
+    ``last_indices`` holds the example indices of the batch just yielded, for
+    `MagnetBatchSampler.record`. When the uint8 split fits on ``device``
+    (`reprlab.data.loader.fits_on_device`) it is copied there once and batches are gathered
+    there.
     """
 
     def __init__(
@@ -178,7 +183,9 @@ class MagnetBatchLoader:
         steps_per_epoch: int | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.split, self.sampler, self.seed, self.device = split, sampler, seed, device
+        self.split, self.sampler, self.seed = split, sampler, seed
+        self.device = resolve_device(device)
+        self._data: tuple[Tensor, Tensor] | None = None
         batch = sampler.m * sampler.d
         self.steps_per_epoch = steps_per_epoch or max(1, math.ceil(len(split.labels) / batch))
         self.last_indices: np.ndarray | None = None
@@ -191,10 +198,19 @@ class MagnetBatchLoader:
         for _ in range(self.steps_per_epoch):
             indices, clusters = self.sampler.sample(rng)
             self.last_indices = indices
-            rows = torch.from_numpy(indices)
-            x = self.split.images[rows].to(self.device, torch.float32) / 255.0
-            y = self.split.labels[rows].to(self.device)
+            images, labels = self._split_data()
+            rows = torch.from_numpy(indices).to(images.device)
+            x = images[rows].to(self.device, torch.float32) / 255.0
+            y = labels[rows].to(self.device)
             yield x, y, torch.from_numpy(clusters).to(self.device)
+
+    def _split_data(self) -> tuple[Tensor, Tensor]:
+        """The split's images and labels, on ``device`` when they fit (copied once)."""
+        if self._data is None:
+            resident = fits_on_device(self.split, self.device)
+            on = self.device if resident else self.split.images.device
+            self._data = (self.split.images.to(on), self.split.labels.to(on))
+        return self._data
 
     def __iter__(self):
         e = 0

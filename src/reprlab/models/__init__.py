@@ -25,9 +25,10 @@ Adding a model family
    ``fn(model_config: ModelConfig, dataset)`` to ``MODELS`` (``build.py``).
 4. Optional hooks, found by ``reprlab.train.fit`` with ``getattr``:
    ``train_loader(dataset, run_config)`` returns the training batches (an object with
-   ``epoch(e)``, ``len()``, and ``state_dict()``/``load_state_dict()`` if it has state), and
-   ``training_callbacks(dataset, run_config)`` returns ``reprlab.callbacks.Callback`` objects
-   (called after ``train_loader``).
+   ``epoch(e)``, ``len()``, and ``state_dict()``/``load_state_dict()`` if it has state; a
+   hook with a ``device`` parameter is given the run's device, where its batches should be),
+   and ``training_callbacks(dataset, run_config)`` returns ``reprlab.callbacks.Callback``
+   objects (called after ``train_loader``).
 
 ``reprlab.models`` imports nothing above it (never ``train``, ``evaluate`` or ``study``).
 """

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from torch import Tensor, nn
 
 from reprlab.data import BatchLoader
+from reprlab.data.device import resolve_device
 from reprlab.errors import ConfigError
 from reprlab.metric_learning.callbacks import ClusterRefresh, SeedRepresentatives
 from reprlab.metric_learning.classify import batch_accuracy, simple_accuracy
@@ -133,20 +134,22 @@ class MetricEmbedder(RepresentationModel):
         terms = {"batch_accuracy": torch.tensor(accuracy, dtype=torch.float32)}
         return LossOutput(total=total, terms=terms)
 
-    def train_loader(self, dataset, config):
+    def train_loader(self, dataset, config, device="cpu"):
         """Magnet batches for Magnet, RepMet and My Loss (M * D examples each,
         ``train.batch_size`` unused, ``steps_per_epoch`` per epoch; the first index comes from
-        the model as it is); class-balanced `BatchLoader` batches of ``train.batch_size``
-        otherwise (dropping the last incomplete one)."""
+        the model as it is, its codes computed on ``device``, where the model is moved);
+        class-balanced `BatchLoader` batches of ``train.batch_size`` otherwise (dropping the
+        last incomplete one). Batches come on ``device`` (``fit`` passes its own; a device
+        this machine lacks is a `ConfigError`), from the split held there when it fits."""
         train = dataset.train
         cfg = self.cfg
+        device = resolve_device(device)
         if cfg.objective in CLUSTER_BATCHES:
-            index = per_class_kmeans(
-                embed_images(self, train.images), train.labels, cfg.clusters_per_class, self.seed
-            )
+            codes = embed_images(self, train.images, device=device)
+            index = per_class_kmeans(codes, train.labels, cfg.clusters_per_class, self.seed)
             sampler = MagnetBatchSampler(index, cfg.clusters_per_batch, cfg.samples_per_cluster)
             self._magnet_loader = MagnetBatchLoader(
-                train, sampler, seed=self.seed, steps_per_epoch=cfg.steps_per_epoch
+                train, sampler, seed=self.seed, steps_per_epoch=cfg.steps_per_epoch, device=device
             )
             return self._magnet_loader
         batch_size, per_class = config.train.batch_size, cfg.samples_per_class
@@ -164,6 +167,7 @@ class MetricEmbedder(RepresentationModel):
             seed=self.seed,
             drop_last=True,
             samples_per_class=cfg.samples_per_class,
+            device=device,
         )
 
     def training_callbacks(self, dataset, config) -> list:
@@ -180,7 +184,7 @@ class MetricEmbedder(RepresentationModel):
             )
         if cfg.objective in CLUSTER_BATCHES:
             if self._magnet_loader is None:
-                self.train_loader(dataset, config)
+                self.train_loader(dataset, config, next(self.parameters()).device)
             callbacks.append(
                 ClusterRefresh(
                     self, self._magnet_loader, cfg.clusters_per_class, cfg.refresh_every, self.seed

@@ -8,6 +8,7 @@ NaN or infinity, which ends the run as ``diverged`` at the first bad step, keepi
 good checkpoint.
 """
 
+import inspect
 import math
 import random
 import time
@@ -313,11 +314,14 @@ class _Parts:
 def _parts(
     model, dataset, config: RunConfig, callbacks: Sequence[Callback], device, channels_last=False
 ) -> _Parts:
-    """The model's own ``train_loader`` if it has one, else a shuffled ``BatchLoader``; the
-    caller's callbacks, and the model's ``training_callbacks``."""
+    """The model's own ``train_loader`` if it has one (given ``device=`` when it takes one),
+    else a shuffled ``BatchLoader``; the caller's callbacks, and the model's
+    ``training_callbacks``."""
     tc = config.train
     if hasattr(model, "train_loader"):
-        loader = model.train_loader(dataset, config)
+        takes_device = "device" in inspect.signature(model.train_loader).parameters
+        extra = {"device": device} if takes_device else {}
+        loader = model.train_loader(dataset, config, **extra)
     else:
         loader = default_loader(
             dataset.train, tc.batch_size, shuffle=True, seed=tc.seed, drop_last=tc.drop_last,
