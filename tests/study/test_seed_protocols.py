@@ -73,7 +73,9 @@ def test_004_full_profile_evaluates_all_60000_training_images_with_k_up_to_200()
     for profile in ("full", "full-seeds", "full-test"):
         planned = plan(load_study("neighbourhoods").resolve(profile))
         assert {r.config.data.val_fraction for r in planned} == {0}
-    assert {r.config.data.val_fraction for r in plan(load_study("neighbourhoods").resolve("quick"))} == {0.1}
+    assert {
+        r.config.data.val_fraction for r in plan(load_study("neighbourhoods").resolve("quick"))
+    } == {0.1}
 
 
 # ---------------------------------------------------------------------------- 000 robust-vae

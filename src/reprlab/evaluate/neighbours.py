@@ -177,12 +177,15 @@ def continuity(high, low, k: int = 10, metric: str = "l2") -> float:
     return trustworthiness(low, high, k, metric)
 
 
-def input_neighbours(images, dataset_name: str, split: str, k: int, metric: str = "l2"):
+def input_neighbours(
+    images, dataset_name: str, split: str, k: int, metric: str = "l2", device=None
+):
     """The ``k`` nearest input-space neighbours of each image (self excluded), computed once
     and cached on disk, keyed by data set name, split, content hash, metric and ``k``; a
     cached entry with a larger ``k`` is reused. Processes asking for the same entry at once
     wait for the first (a file lock) instead of computing it again. L1 on uint8 images uses
-    exact integer pixel distances (`reprlab.evaluate.l1_kernel`)."""
+    exact integer pixel distances (`reprlab.evaluate.l1_kernel`). ``device``: where knn
+    runs (default the CPU); the indices are returned on the CPU."""
     key = f"{dataset_name}-{split}-{content_hash(images)}-{metric}"
     folder = cache_dir("neighbours")
     with open(Path(folder, f"{key}.lock"), "a") as lock:
@@ -195,6 +198,6 @@ def input_neighbours(images, dataset_name: str, split: str, k: int, metric: str 
         x = x.reshape(len(x), -1)
         if x.dtype == torch.uint8 and metric != "l1":
             x = x.float() / 255.0
-        _, indices = knn(x, k, metric)
+        indices = knn(x, k, metric, device=device)[1].cpu()
         torch_save(indices, Path(folder, f"{key}-k{k}.pt"))
         return indices

@@ -15,9 +15,11 @@ import torch
 from reprlab.evaluate.knn import knn
 
 
-def retrieval_scores(codes, labels, metric: str = "l2", normalize: bool = False) -> dict:
+def retrieval_scores(
+    codes, labels, metric: str = "l2", normalize: bool = False, device=None
+) -> dict:
     """precision@1, R-precision and MAP@R of ``codes`` with ``labels``; ``normalize`` first
-    scales each code to unit length (cosine retrieval)."""
+    scales each code to unit length (cosine retrieval); ``device``: where knn runs."""
     labels = np.asarray(labels)
     codes = torch.as_tensor(np.asarray(codes, dtype=np.float32))
     if normalize:
@@ -28,7 +30,7 @@ def retrieval_scores(codes, labels, metric: str = "l2", normalize: bool = False)
     if len(queries) == 0:
         nan = float("nan")
         return {"precision_at_1": nan, "r_precision": nan, "map_at_r": nan}
-    _, nn = knn(codes, int(r.max()), metric)
+    nn = knn(codes, int(r.max()), metric, device=device)[1].cpu()
     hits = labels[nn.numpy()[queries]] == labels[queries, None]  # [Q, max R]
     r = r[queries]
     within_r = np.arange(hits.shape[1])[None] < r[:, None]

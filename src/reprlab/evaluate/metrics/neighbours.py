@@ -25,9 +25,9 @@ def neighbours(ctx: EvalContext) -> dict:
     k = max(ctx.ks)
     out: dict = {"n": len(rows), "split": ctx.split_name}
     for metric in ("l1", "l2"):
-        nx = input_neighbours(images, ctx.dataset.name, ctx.split_name, k, metric)
-        _, nz = knn(codes, k, metric)
-        out[metric] = neighbourhood_scores(nx.numpy(), nz.numpy(), labels, tuple(ctx.ks))
+        nx = input_neighbours(images, ctx.dataset.name, ctx.split_name, k, metric, ctx.device)
+        _, nz = knn(codes, k, metric, device=ctx.device)
+        out[metric] = neighbourhood_scores(nx.numpy(), nz.cpu().numpy(), labels, tuple(ctx.ks))
     return out
 
 

@@ -8,4 +8,5 @@ from reprlab.evaluate.retrieval import retrieval_scores
 def retrieval(ctx: EvalContext) -> dict:
     """precision@1, R-precision and MAP@R of codes (pytorch-metric-learning's definitions)"""
     rows = ctx.subset()
-    return retrieval_scores(ctx.codes()[rows], ctx.split().labels.numpy()[rows])
+    labels = ctx.split().labels.numpy()[rows]
+    return retrieval_scores(ctx.codes()[rows], labels, device=ctx.device)
