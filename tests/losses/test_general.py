@@ -296,3 +296,30 @@ def test_reduction_like_torch_losses():
     torch.testing.assert_close(general_loss(x, 0.5, 2.0, reduction="sum"), values.sum())
     with pytest.raises(ConfigError, match="reduction"):
         general_loss(x, 0.5, 2.0, reduction="avg")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cauchy_closed_form_equals_the_general_path(dtype):
+    """alpha = 0 exactly (Cauchy) takes its own closed form, log(1 + z^2 / 2); its value and
+    its gradients for x and scale equal the general (robust) path, which alpha's own gradient
+    still takes, and a closed-form hand computation."""
+    x0 = torch.linspace(-30, 30, 401, dtype=dtype)
+    c0 = torch.tensor(0.7, dtype=dtype)
+
+    def run(alpha_grad: bool):
+        x, c = x0.clone().requires_grad_(), c0.clone().requires_grad_()
+        alpha = torch.tensor(0.0, dtype=dtype, requires_grad=alpha_grad)
+        rho = general_loss(x, alpha, c)
+        rho.sum().backward()
+        return rho.detach(), x.grad, c.grad
+
+    fast, robust = run(False), run(True)
+    for a, b in zip(fast, robust):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    z = x0 / c0
+    torch.testing.assert_close(fast[0], torch.log1p(z * z / 2))
+    torch.testing.assert_close(fast[1], z / c0 / (1 + z * z / 2))
+    torch.testing.assert_close(fast[2], (-(z * z) / c0 / (1 + z * z / 2)).sum())
+    # |x / c| beyond the dtype's range: log space, as before
+    huge = torch.tensor([torch.finfo(dtype).max], dtype=dtype)
+    assert torch.isfinite(general_loss(huge, torch.tensor(0.0, dtype=dtype), c0)).all()

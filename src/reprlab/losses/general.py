@@ -271,6 +271,12 @@ def _fast_ok(alpha: Tensor) -> bool:
     )
 
 
+def _all_zero(alpha: Tensor) -> bool:
+    """Whether every alpha is exactly 0 (the Cauchy case, with its own closed form)."""
+    a = alpha.detach()
+    return a.numel() > 0 and not bool(a.any())
+
+
 def _sum_to(grad: Tensor, like: Tensor) -> Tensor:
     return grad.sum_to_size(like.shape) if grad.shape != like.shape else grad
 
@@ -296,10 +302,18 @@ class _GeneralLoss(torch.autograd.Function):
             l_max = float(L.max()) if L.numel() else 0.0
             a_max = float(a.max()) if a.numel() else 0.0
             fast = math.isfinite(l_max) and 0.5 * max(a_max, 0.0) * l_max < _big_exponent(dtype)
+        ctx.cauchy = False
         if fast:
             e1 = torch.expm1(L * (0.5 * a))
             rho = e1 * (b / a)
             ctx.save_for_backward(x, alpha, scale, q, L, e1)
+        elif _all_zero(alpha):  # Cauchy: rho = log(1 + q), q = z^2 / 2, while q is finite
+            q = x * x * (0.5 / (scale * scale))
+            rho = torch.log1p(q)
+            ctx.cauchy = not q.numel() or math.isfinite(float(q.max()))
+            if not ctx.cauchy:
+                rho = _robust(x, scale, alpha, want_grad=False)[0]
+            ctx.save_for_backward(x, alpha, scale, q)
         else:
             rho = _robust(x, scale, alpha, want_grad=False)[0]
             ctx.save_for_backward(x, alpha, scale)
@@ -315,6 +329,12 @@ class _GeneralLoss(torch.autograd.Function):
             grads = _fast_backward(grad, x, alpha, scale, q, L, e1, need_x, need_a, need_c)
             if grads is not None:
                 return grads
+        if ctx.cauchy and not need_a:  # d rho / dx = 2 q / (x (1 + q)), d rho / dc = -z d rho / dx
+            x, alpha, scale, q = ctx.saved_tensors
+            slope = grad / (1 + q)
+            grad_x = _sum_to(slope * x / (scale * scale), x) if need_x else None
+            grad_c = _sum_to(slope * q * (-2 / scale), scale) if need_c else None
+            return grad_x, None, grad_c
         x, alpha, scale = ctx.saved_tensors[:3]
         _, drho_dx, drho_dc, drho_da = _robust(x, scale, alpha, want_grad=True)
         grad_x = grad_a = grad_c = None

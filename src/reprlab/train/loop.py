@@ -115,17 +115,24 @@ def make_optimizer(model: torch.nn.Module, train) -> torch.optim.Optimizer:
         groups.append({"params": spared, "weight_decay": 0.0})
     for scale, params in by_scale.items():
         groups.append({"params": params, "lr": train.lr * scale})
-    if train.optimizer == "adam":
-        return torch.optim.Adam(
-            groups, lr=train.lr, betas=train.betas, weight_decay=train.weight_decay
-        )
-    if train.optimizer == "adamw":
-        return torch.optim.AdamW(
-            groups, lr=train.lr, betas=train.betas, weight_decay=train.weight_decay
+    if train.optimizer in ("adam", "adamw"):
+        adam = torch.optim.Adam if train.optimizer == "adam" else torch.optim.AdamW
+        fused = _fusable(p for group in groups for p in group["params"])
+        return adam(
+            groups, lr=train.lr, betas=train.betas, weight_decay=train.weight_decay, fused=fused
         )
     return torch.optim.SGD(
         groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
     )
+
+
+def _fusable(params) -> bool | None:
+    """True where torch's fused Adam kernel takes every parameter (floating point, on the CPU
+    or a CUDA GPU): one kernel per step instead of a dozen small operations per tensor, about
+    a quarter of a small MLP's training step on the CPU. None (torch's default) elsewhere."""
+    params = list(params)
+    ok = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return True if params and ok else None
 
 
 def anneal_factor(epoch: int, epochs: int, start: float) -> float:
