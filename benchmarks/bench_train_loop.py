@@ -1,11 +1,12 @@
 """reprlab.train.fit against a minimal hand-written PyTorch loop, same run, same tensors.
 
-Seed 004's ReLU MLP autoencoder (784-128-64-12-2 and mirror, tanh output, MSE, Adam lr 1e-3
-with weight decay 1e-3; torch's fused Adam in both, as ``fit`` builds it), one epoch of Fashion-MNIST train at batch 100. Both loops index the
-same uint8 tensor per batch and convert it to float; ``fit`` also writes its checkpoint, CSV
-and status. Runs alternate (hand, reprlab, hand, ...) and the best of each is compared. Times
-are this process's CPU seconds (``time.process_time``), which a busy shared machine disturbs
-far less than wall-clock time; run single-threaded so CPU time equals compute time.
+Seed 004's ReLU MLP autoencoder (784-128-64-12-2 and mirror, tanh output, MSE, Adam lr 1e-3 with
+weight decay 1e-3; torch's fused Adam in both, as ``fit`` builds it), one epoch of Fashion-MNIST
+train at batch 100. Both loops index the same uint8 tensor per batch and convert it to float;
+``fit`` also writes its checkpoint, CSV and status. Runs alternate (hand, reprlab, hand, ...)
+and the best of each is compared. Times are this process's CPU seconds (``time.process_time``),
+which a busy shared machine disturbs far less than wall-clock time; run single-threaded so CPU
+time equals compute time.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_loop.py [--repeats 3]
 """
