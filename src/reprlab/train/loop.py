@@ -32,7 +32,12 @@ from reprlab.train.checkpoint import (
     set_rng_state,
 )
 from reprlab.train.config import RunConfig
-from reprlab.train.device import compile_loss, configure_backends, use_channels_last
+from reprlab.train.device import (
+    compile_loss,
+    configure_backends,
+    denormals_flushed,
+    use_channels_last,
+)
 from reprlab.train.loggers import RunLog
 from reprlab.train.progress import TrainingProgress
 from reprlab.train.tracking import shape_summary
@@ -257,22 +262,23 @@ def fit(
     log = RunLog(run, config, fabric.is_global_zero)  # a tracker that cannot start stops here
     shard = _Shard(fabric.global_rank, fabric.world_size) if fabric.world_size > 1 else None
     try:
-        if state.epoch < tc.epochs:
-            log.status("running", epoch=state.epoch, step=state.step)
-            for cb in parts.callbacks:
-                cb.on_fit_start(state)
-            total = tc.epochs * len(parts.loader)
-            enabled = progress if fabric.is_global_zero else False
-            with TrainingProgress(total, state.step, enabled, epochs=tc.epochs) as bar:
-                while state.epoch < tc.epochs:
-                    row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
-                    if val_loader is not None:
-                        row.update(_validate(model, val_loader))
-                    row = _end_epoch(state, parts.callbacks, row)
-                    bar.epoch_end(row)
-                    log.epoch(state.history, row, state.step)
-                    _save(state, parts)
-                    log.status("running", epoch=state.epoch, step=state.step)
+        with denormals_flushed(fabric.device):
+            if state.epoch < tc.epochs:
+                log.status("running", epoch=state.epoch, step=state.step)
+                for cb in parts.callbacks:
+                    cb.on_fit_start(state)
+                total = tc.epochs * len(parts.loader)
+                enabled = progress if fabric.is_global_zero else False
+                with TrainingProgress(total, state.step, enabled, epochs=tc.epochs) as bar:
+                    while state.epoch < tc.epochs:
+                        row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
+                        if val_loader is not None:
+                            row.update(_validate(model, val_loader))
+                        row = _end_epoch(state, parts.callbacks, row)
+                        bar.epoch_end(row)
+                        log.epoch(state.history, row, state.step)
+                        _save(state, parts)
+                        log.status("running", epoch=state.epoch, step=state.step)
     except Diverged as error:
         return _finish(state, log, "diverged", str(error), start_time, step=error.step)
     except BaseException as error:
