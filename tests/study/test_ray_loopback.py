@@ -149,13 +149,15 @@ def _assert_loopback_cluster(pids: list[int]) -> None:
 
 def test_local_cluster_listens_on_loopback_only_and_stops(monkeypatch):
     """Every server of the executor's local cluster (GCS, raylet, agents, driver, workers)
-    is on loopback, and none is left a few seconds after the study ends."""
+    is on loopback, and none is left a few seconds after the study ends; without an address
+    the cluster is a new one, whatever RAY_ADDRESS says."""
     ray = pytest.importorskip("ray")
     assert not ray.is_initialized()
     # workers import this module to run ``_where``
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), *sys.path]))
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # joined only when --address says so
     before = os.environ.get(SINGLE_NODE_ENV)
     from tests.study.test_ray_loopback import _where  # by a name the workers can import
 
