@@ -55,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--address",
         default=None,
         help="Ray cluster address for --executor ray, e.g. ray://host:10001 or "
-        "auto; default: start a local Ray instance",
+        "auto; default: start a local Ray instance listening on 127.0.0.1 only "
+        "(RAY_ADDRESS is not read)",
     )
     parser.add_argument(
         "--ray-dashboard",
