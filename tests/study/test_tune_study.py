@@ -154,7 +154,8 @@ def test_tuned_study_runs_seeds_at_the_chosen_values(tmp_path):
 @pytest.mark.slow
 def test_cli_tunes_on_ray_workers_and_runs_at_the_chosen_values(tmp_path, monkeypatch):
     """``reprlab run STUDY --tune --executor ray``: the trials run on Ray workers and land in
-    OUT/tuning/optuna.db, and the final runs train at the best trial's values."""
+    OUT/tuning/optuna.db, the same trials as a local tuning's, and the final runs train at
+    the best trial's values."""
     pytest.importorskip("ray")
     import optuna
     import yaml
@@ -170,6 +171,7 @@ def test_cli_tunes_on_ray_workers_and_runs_at_the_chosen_values(tmp_path, monkey
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT), *sys.path]))
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    here = tune.score_config
     monkeypatch.setattr(tune, "score_config", _not_here)
     spec = _study_dict(trials=3)
     spec["seeds"] = [0]
@@ -197,6 +199,9 @@ def test_cli_tunes_on_ray_workers_and_runs_at_the_chosen_values(tmp_path, monkey
     assert scales == {"main/loss=mse": None, "main/loss=cauchy": best.params[SPACE_KEY]}
     applied = json.loads((out / TUNING / APPLIED).read_text())
     assert applied["cells"]["main/loss=cauchy"]["how"] == "tuned"
+    monkeypatch.setattr(tune, "score_config", here)
+    tune_study(parse_study(spec).resolve(), tmp_path / "local")
+    assert _trial_values(tmp_path / "local") == _trial_values(out)
 
 
 def _not_here(*args, **kwargs):
