@@ -6,8 +6,9 @@ the machine, and each given its own GPU (``CUDA_VISIBLE_DEVICES``, round robin) 
 are GPUs. A worker that dies (killed, out of memory) fails only the run it held, with the
 signal or exit code as its reason; a fresh worker takes its place and the other runs go on.
 ``ray``: each run is a Ray task asking for the same number of CPUs (and one GPU when the
-cluster has GPUs), on the cluster at
-``address`` (explicit), or on a local cluster started for the study: every server of that
+cluster has GPUs), on the cluster at ``address`` (explicit: ``RAY_ADDRESS`` and clusters
+started by ``ray start`` are not joined without it), or on a new local cluster started for
+the study: every server of that
 cluster (GCS, raylet, agents, driver and workers) listens on 127.0.0.1 only, there is no
 dashboard unless asked (then on 127.0.0.1 too), and the cluster is shut down when the study
 ends or the process gets SIGTERM or SIGINT. A task whose worker or node is lost is retried
