@@ -3,6 +3,8 @@ the chosen values, and the report says how each value was chosen and which split
 comes from."""
 
 import json
+import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -22,41 +24,43 @@ SPACE_KEY = "model.loss_params.scale"
 
 
 def _study(trials=4):
-    return parse_study(
-        {
-            "name": "tiny",
-            "question": "Does Cauchy's scale matter?",
-            "data": {"name": "digits", "limit": 300},
-            "model": {"name": "ae", "arch": "mlp", "latent_dim": 4},
-            "train": {"epochs": 2, "batch_size": 64, "lr": 0.003},
-            "seeds": [0, 1],
-            "axes": {
-                "loss": {
-                    "variants": {
-                        "mse": {"model.loss": "mse"},
-                        "cauchy": {"model.loss": "cauchy", "model.loss_params": {"scale": 0.1}},
-                    }
+    return parse_study(_study_dict(trials)).resolve()
+
+
+def _study_dict(trials=4):
+    return {
+        "name": "tiny",
+        "question": "Does Cauchy's scale matter?",
+        "data": {"name": "digits", "limit": 300},
+        "model": {"name": "ae", "arch": "mlp", "latent_dim": 4},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 0.003},
+        "seeds": [0, 1],
+        "axes": {
+            "loss": {
+                "variants": {
+                    "mse": {"model.loss": "mse"},
+                    "cauchy": {"model.loss": "cauchy", "model.loss_params": {"scale": 0.1}},
                 }
-            },
-            "evaluate": {"metrics": ["probe-knn"]},
-            "validation": {"fraction": 0.2, "seed": 0},
-            "tune": {
-                "space": {
-                    SPACE_KEY: {
-                        "kind": "log-uniform",
-                        "low": 0.01,
-                        "high": 1.0,
-                        "cells": ["*loss=cauchy*"],
-                    },
-                    "train.lr": {"kind": "log-uniform", "low": 1e-3, "high": 1e-2},
+            }
+        },
+        "evaluate": {"metrics": ["probe-knn"]},
+        "validation": {"fraction": 0.2, "seed": 0},
+        "tune": {
+            "space": {
+                SPACE_KEY: {
+                    "kind": "log-uniform",
+                    "low": 0.01,
+                    "high": 1.0,
+                    "cells": ["*loss=cauchy*"],
                 },
-                "objective": {"metric": "probe-knn/accuracy", "direction": "higher"},
-                "trials": trials,
-                "startup_trials": 2,
-                "chosen": {"main/loss=cauchy": {SPACE_KEY: 0.05, "train.lr": 0.004}},
+                "train.lr": {"kind": "log-uniform", "low": 1e-3, "high": 1e-2},
             },
-        }
-    ).resolve()
+            "objective": {"metric": "probe-knn/accuracy", "direction": "higher"},
+            "trials": trials,
+            "startup_trials": 2,
+            "chosen": {"main/loss=cauchy": {SPACE_KEY: 0.05, "train.lr": 0.004}},
+        },
+    }
 
 
 def _poison_test_labels(monkeypatch):
@@ -145,6 +149,63 @@ def test_tuned_study_runs_seeds_at_the_chosen_values(tmp_path):
         assert text in report, text
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Tuning</h2>" in page and "<h2>Splits</h2>" in page
+
+
+@pytest.mark.slow
+def test_cli_tunes_on_ray_workers_and_runs_at_the_chosen_values(tmp_path, monkeypatch):
+    """``reprlab run STUDY --tune --executor ray``: the trials run on Ray workers and land in
+    OUT/tuning/optuna.db, the same trials as a local tuning's, and the final runs train at
+    the best trial's values."""
+    pytest.importorskip("ray")
+    import optuna
+    import yaml
+
+    import reprlab.study.tune as tune
+    from reprlab.cli import main
+    from reprlab.study.layout import run_dir
+    from reprlab.study.tune import STORE, storage
+
+    from .test_runner import ROOT
+
+    # Ray workers import reprlab afresh; a trial scored in this process would fail
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT), *sys.path]))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    here = tune.score_config
+    monkeypatch.setattr(tune, "score_config", _not_here)
+    spec = _study_dict(trials=3)
+    spec["seeds"] = [0]
+    del spec["tune"]["space"]["train.lr"], spec["tune"]["chosen"]
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    args = ["run", str(path), "--tune", "--executor", "ray", "--out", str(out), "--no-report"]
+    assert main(args) == 0
+
+    store = storage(out / TUNING / STORE)
+    [summary] = optuna.get_all_study_summaries(store)
+    assert summary.study_name.startswith("main/loss=cauchy@")
+    trials = optuna.load_study(study_name=summary.study_name, storage=store).trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 3 and all(t.state.name != "RUNNING" for t in trials)
+    best = max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    chosen = json.loads((out / TUNING / CHOSEN).read_text())
+    assert chosen["main/loss=cauchy"]["values"] == best.params
+    scales = {}
+    for run in json.loads((out / "study.json").read_text())["runs"]:
+        assert run["status"] == "done", run
+        config = yaml.safe_load((run_dir(out, run["run_id"]) / "config.yaml").read_text())
+        scales[run["cells"][0]] = config["model"]["loss_params"].get("scale")
+    assert scales == {"main/loss=mse": None, "main/loss=cauchy": best.params[SPACE_KEY]}
+    applied = json.loads((out / TUNING / APPLIED).read_text())
+    assert applied["cells"]["main/loss=cauchy"]["how"] == "tuned"
+    monkeypatch.setattr(tune, "score_config", here)
+    tune_study(parse_study(spec).resolve(), tmp_path / "local")
+    assert _trial_values(tmp_path / "local") == _trial_values(out)
+
+
+def _not_here(*args, **kwargs):
+    raise AssertionError("a trial ran in the driver process, not on a Ray worker")
 
 
 def test_report_says_shipped_values_were_chosen_by_the_tune_command(tmp_path):

@@ -55,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--address",
         default=None,
         help="Ray cluster address for --executor ray, e.g. ray://host:10001 or "
-        "auto; default: start a local Ray instance",
+        "auto; default: start a local Ray instance listening on 127.0.0.1 only "
+        "(RAY_ADDRESS is not read)",
     )
     parser.add_argument(
         "--ray-dashboard",
@@ -160,14 +161,17 @@ def run(args: argparse.Namespace) -> int:
             cells = "; ".join(c.key for c in planned.cells)
             print(f"{planned.run_id}  seed {planned.seed}  {state:<9} {cells}")
         return 0
-    runner = {"jobs": args.jobs, "executor": args.executor, "address": args.address}
+    runner = {
+        "jobs": args.jobs,
+        "executor": args.executor,
+        "address": args.address,
+        "dashboard": args.ray_dashboard,
+    }
     chosen = None
     if args.tune:
         tuned = tune_study(study, out, **runner)
         chosen = {cell: entry["values"] for cell, entry in tuned.items()}
-    result = run_study(
-        study, out, **runner, chosen=chosen, tuned=args.tune, dashboard=args.ray_dashboard
-    )
+    result = run_study(study, out, **runner, chosen=chosen, tuned=args.tune)
     results = write_results_files(result.out)
     print()
     print(to_markdown(results, results.headline or None))

@@ -6,14 +6,14 @@ the machine, and each given its own GPU (``CUDA_VISIBLE_DEVICES``, round robin) 
 are GPUs. A worker that dies (killed, out of memory) fails only the run it held, with the
 signal or exit code as its reason; a fresh worker takes its place and the other runs go on.
 ``ray``: each run is a Ray task asking for the same number of CPUs (and one GPU when the
-cluster has GPUs), on the cluster at
-``address`` (explicit), or on a local cluster started for the study, without a dashboard
-unless asked (then on 127.0.0.1), and shut down when the study ends or the process gets
-SIGTERM or SIGINT. Ray itself resolves 127.0.0.1 to the machine's address for its own
-servers (``ray._private.services.resolve_ip_for_localhost``), so they are not confined to
-loopback: run Ray studies on a trusted network. A task
-whose worker or node is lost is retried once, then reported failed for that run only; run
-directories must lie on a file system every node shares.
+cluster has GPUs), on the cluster at ``address`` (explicit: ``RAY_ADDRESS`` and clusters
+started by ``ray start`` are not joined without it), or on a new local cluster started for
+the study: every server of that
+cluster (GCS, raylet, agents, driver and workers) listens on 127.0.0.1 only, there is no
+dashboard unless asked (then on 127.0.0.1 too), and the cluster is shut down when the study
+ends or the process gets SIGTERM or SIGINT. A task whose worker or node is lost is retried
+once, then reported failed for that run only; run directories must lie on a file system
+every node shares.
 """
 
 from __future__ import annotations
@@ -219,14 +219,41 @@ def run_local(
 
 
 LOOPBACK = "127.0.0.1"
+# Ray's switch for multi-node clusters (``ray._private.ray_constants.ENABLE_RAY_CLUSTER``),
+# off by default on macOS and Windows only
+SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def start_local_ray(ray: Any, cpus: int, dashboard: bool = False) -> None:
-    """A Ray instance on this machine: no dashboard unless ``dashboard``, and then on
-    127.0.0.1 only."""
-    ray.init(
-        num_cpus=cpus, include_dashboard=dashboard, dashboard_host=LOOPBACK, log_to_driver=False
-    )
+    """A single-node Ray instance whose servers all listen on 127.0.0.1: no dashboard unless
+    ``dashboard``, and then on 127.0.0.1 too.
+
+    Ray turns a node address of 127.0.0.1 into the machine's own address
+    (``ray._private.services.resolve_ip_for_localhost``), and its gRPC servers listen on all
+    interfaces unless their node address is a loopback one (Ray 2.60). It keeps 127.0.0.1 only where
+    multi-node clusters are off (``ray_constants.ENABLE_RAY_CLUSTER``, as on macOS and
+    Windows), so they are turned off here while the cluster starts: in this process, and
+    through the environment that its GCS, raylet, agents and workers inherit."""
+    from ray._private import ray_constants
+
+    saved_env, saved_flag = os.environ.get(SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_NODE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(
+            address="local",  # a new cluster, even where RAY_ADDRESS or `ray start` name one
+            num_cpus=cpus,
+            include_dashboard=dashboard,
+            dashboard_host=LOOPBACK,
+            _node_ip_address=LOOPBACK,
+            log_to_driver=False,
+        )
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(SINGLE_NODE_ENV, None)
+        else:
+            os.environ[SINGLE_NODE_ENV] = saved_env
 
 
 def _raise_exit(signum: int, frame: Any) -> None:

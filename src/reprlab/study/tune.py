@@ -332,11 +332,19 @@ def _worker_died(task: dict[str, Any], why: BaseException | str) -> dict[str, An
     )
 
 
-def _run(tasks: list[dict[str, Any]], jobs: int, executor: str, address: str | None):
+def _run(
+    tasks: list[dict[str, Any]],
+    jobs: int,
+    executor: str,
+    address: str | None,
+    dashboard: bool = False,
+):
     """Outcomes of ``tune_cell`` over ``tasks``: here, in ``jobs`` processes, or on Ray (the
     study folder, and so the SQLite store, must then lie on a file system every node
     shares)."""
-    yield from run_tasks(tasks, executor, jobs, address, work=tune_cell, crashed=_worker_died)
+    yield from run_tasks(
+        tasks, executor, jobs, address, dashboard, work=tune_cell, crashed=_worker_died
+    )
 
 
 def tune_study(
@@ -347,10 +355,11 @@ def tune_study(
     executor: str = "local",
     address: str | None = None,
     console: Any = None,
+    dashboard: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Tune every cell of ``study`` its ``tune:`` block applies to; write
     ``tuning/chosen.json`` and an optimisation-history figure per cell; return
-    ``{cell key: {"values": {path: value}, ...}}``."""
+    ``{cell key: {"values": {path: value}, ...}}``. ``dashboard``: as for ``run_study``."""
     out = Path(out).resolve()
     tasks = tune_tasks(study, out, jobs)
     tune = study.spec.tune
@@ -361,7 +370,7 @@ def tune_study(
         f"{tune.objective.metric} ({tune.objective.direction}); store: {out / TUNING / STORE}"
     )
     chosen: dict[str, dict[str, Any]] = {}
-    for outcome in _run(tasks, jobs, executor, address):
+    for outcome in _run(tasks, jobs, executor, address, dashboard):
         if outcome["cell"] in chosen:
             continue
         chosen[outcome["cell"]] = outcome
