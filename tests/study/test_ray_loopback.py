@@ -232,3 +232,19 @@ def test_killed_driver_leaves_nothing_listening_off_loopback(tmp_path):
 
 def _names(pids: list[int]) -> set[str]:
     return {_name(pid) for pid in _alive(pids)}
+
+
+def test_a_dashboard_that_cannot_start_is_a_one_line_config_error():
+    """Ray without its dashboard packages refuses include_dashboard=True with a traceback;
+    --ray-dashboard then gives one line that names the fix."""
+    from reprlab.errors import ConfigError
+    from reprlab.study.executors import start_local_ray
+
+    class NoDashboard:
+        def init(self, **kwargs):
+            assert kwargs["include_dashboard"] and kwargs["_node_ip_address"] == "127.0.0.1"
+            raise RuntimeError("Cannot include dashboard with missing packages.")
+
+    with pytest.raises(ConfigError, match=r"--ray-dashboard: .*ray\[default\]") as caught:
+        start_local_ray(NoDashboard(), 1, dashboard=True)
+    assert "\n" not in str(caught.value)

@@ -248,6 +248,13 @@ def start_local_ray(ray: Any, cpus: int, dashboard: bool = False) -> None:
             _node_ip_address=LOOPBACK,
             log_to_driver=False,
         )
+    except Exception as error:
+        if dashboard and "dashboard" in str(error).lower():
+            raise ConfigError(
+                f"--ray-dashboard: {' '.join(str(error).split())} Install them with "
+                "pip install 'ray[default]', or run without --ray-dashboard"
+            ) from None
+        raise
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         if saved_env is None:
