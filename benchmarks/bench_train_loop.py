@@ -104,6 +104,9 @@ def main() -> None:
     images = dataset.train.images
     hand_loop(images[:10000])  # warm-up both: imports, first allocations
     reprlab_fit(dataset, config)
+    # the hand loop runs as in a plain PyTorch process: without the NVML-based CUDA check
+    # that importing Lightning (in fit) switches on, which costs every Adam step a dlopen
+    os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     hand, ours = [], []
     for _ in range(args.repeats):
         hand.append(hand_loop(images))

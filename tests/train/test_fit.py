@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -239,15 +240,19 @@ def _denormal_survives() -> bool:
     return bool(torch.tensor([1e-323], dtype=torch.float64)[0] != 0)
 
 
-class SeesDenormals(Callback):
+class SeesSettings(Callback):
     def on_step_end(self, fit, step, output):
         self.flushed = not _denormal_survives()
+        self.nvml = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 
 
-def test_training_on_the_cpu_flushes_denormals_and_restores_the_default(tmp_path):
+def test_training_on_the_cpu_flushes_denormals_and_lifts_the_nvml_check(tmp_path, monkeypatch):
     """Denormal weights and moments slow x86 arithmetic several-fold (seed 004's linear model
-    with L1): fit flushes them to zero while it trains, then restores torch's default."""
+    with L1), and Lightning's NVML-based CUDA check reloads NVML at every Adam step: fit
+    flushes denormals and lifts the check while it trains, then restores both."""
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     assert _denormal_survives()
-    seen = SeesDenormals()
+    seen = SeesSettings()
     train_run(config(), tmp_path / "run", callbacks=[seen])
-    assert seen.flushed and _denormal_survives()
+    assert seen.flushed and seen.nvml is None
+    assert _denormal_survives() and os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"

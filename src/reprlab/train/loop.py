@@ -35,7 +35,7 @@ from reprlab.train.config import RunConfig
 from reprlab.train.device import (
     compile_loss,
     configure_backends,
-    denormals_flushed,
+    cpu_step_settings,
     use_channels_last,
 )
 from reprlab.train.loggers import RunLog
@@ -262,7 +262,7 @@ def fit(
     log = RunLog(run, config, fabric.is_global_zero)  # a tracker that cannot start stops here
     shard = _Shard(fabric.global_rank, fabric.world_size) if fabric.world_size > 1 else None
     try:
-        with denormals_flushed(fabric.device):
+        with cpu_step_settings(fabric.device):
             if state.epoch < tc.epochs:
                 log.status("running", epoch=state.epoch, step=state.step)
                 for cb in parts.callbacks:
