@@ -310,3 +310,22 @@ def test_mlp_records_when_each_network_stopped(codes):
     assert max(probe.stopped_.values()) == probe.n_iter_
     chosen = probe.chosen_
     assert chosen["epochs"] < probe.stopped_[chosen["weight_decay"]] <= probe.n_iter_
+
+
+def test_linear_probe_scipy_and_torch_lbfgs_reach_the_same_optimum(codes, monkeypatch):
+    """The CPU's scipy L-BFGS-B and the device path's torch L-BFGS (run here on the CPU)
+    minimise the same objective: same choice of decay, same fitted probabilities."""
+    from reprlab.evaluate.probes import linear
+
+    xtr, ytr, xte, _ = codes
+    fits = {}
+    for scipy_on_cpu in (True, False):
+        monkeypatch.setattr(linear, "SCIPY_ON_CPU", scipy_on_cpu)
+        probe = LinearProbe((1e-1, 1e-2, 1e-3), seed=1, dtype="float64", tol=1e-8)
+        fits[scipy_on_cpu] = probe.fit(xtr, ytr)
+    assert fits[True].chosen_ == fits[False].chosen_
+    for decay, loss in fits[True].validation_loss_.items():
+        assert loss == pytest.approx(fits[False].validation_loss_[decay], rel=1e-5)
+    np.testing.assert_allclose(
+        fits[True].predict_proba(xte), fits[False].predict_proba(xte), atol=1e-4
+    )

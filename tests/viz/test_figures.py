@@ -63,3 +63,24 @@ def test_viz_imports_no_evaluation_code():
     allowed = {"reprlab.atomic", "reprlab.errors", "reprlab.registry"}
     assert "reprlab.viz.figures" in ours
     assert {m for m in ours if not m.startswith("reprlab.viz")} <= allowed
+
+
+def test_training_curves_leave_out_a_term_equal_to_the_loss(tmp_path, monkeypatch):
+    """A plain autoencoder logs its reconstruction term equal to its loss; drawing both would
+    repeat a panel. A term that differs keeps its own."""
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    subplots = plt.subplots
+
+    def counting(rows, cols, **kwargs):
+        fig, axes = subplots(rows, cols, **kwargs)
+        drawn.append(axes)
+        return fig, axes
+
+    monkeypatch.setattr(plt, "subplots", counting)
+    same = {"epoch": [1, 2], "loss": [2.0, 1.0], "reconstruction": [2.0, 1.0], "lr": [1, 1]}
+    training_curves(same, tmp_path / "same.png")
+    training_curves({**same, "reconstruction": [1.5, 0.5]}, tmp_path / "differs.png")
+    titles = [[ax.get_title() for ax in axes.flat if ax.get_visible()] for axes in drawn]
+    assert titles == [["loss", "lr"], ["loss", "reconstruction", "lr"]]

