@@ -11,10 +11,16 @@ from reprlab.evaluate.knn_kernels import SAMPLE_RUN, SAMPLE_RUNS
 
 
 def brute_force(x, k, metric, queries=None):
+    """float64 distances to every point, sorted stably (ties to the lower index)."""
     x = np.asarray(x, np.float64)
     q = x if queries is None else np.asarray(queries, np.float64)
+    if metric == "cosine":
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
     diff = q[:, None, :] - x[None]
-    d = np.sqrt((diff**2).sum(2)) if metric == "l2" else np.abs(diff).sum(2)
+    d = np.abs(diff).sum(2) if metric == "l1" else np.sqrt((diff**2).sum(2))
+    if metric == "cosine":
+        d = d * d / 2
     if queries is None:
         np.fill_diagonal(d, np.inf)
     order = np.argsort(d, axis=1, kind="stable")[:, :k]

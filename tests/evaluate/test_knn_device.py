@@ -4,29 +4,13 @@ force; run here on the CPU through ``knn_on_device(device="cpu")``, on a GPU whe
 import numpy as np
 import pytest
 import torch
+from tests.evaluate.test_knn import brute_force
 
 from reprlab.errors import ConfigError, DataError
 from reprlab.evaluate.knn import knn
 from reprlab.evaluate.knn_device import _Screen, knn_on_device
 
 METRICS = ["l2", "l1", "cosine"]
-
-
-def brute_force(x, k, metric, queries=None):
-    """float64 distances to every point, sorted stably (ties to the lower index)."""
-    x = np.asarray(x, np.float64)
-    q = x if queries is None else np.asarray(queries, np.float64)
-    if metric == "cosine":
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-        q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    diff = q[:, None, :] - x[None]
-    d = np.abs(diff).sum(2) if metric == "l1" else np.sqrt((diff**2).sum(2))
-    if metric == "cosine":
-        d = d * d / 2
-    if queries is None:
-        np.fill_diagonal(d, np.inf)
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(d, order, 1), order
 
 
 def assert_same_neighbours(d, i, ref_d, ref_i, rtol=1e-5):

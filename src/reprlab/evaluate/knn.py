@@ -21,8 +21,9 @@ import torch
 from torch import Tensor
 
 from reprlab.data.device import resolve_device
-from reprlab.errors import ConfigError, DataError
 from reprlab.evaluate import l1_kernel
+from reprlab.evaluate.knn_device import knn_on_device
+from reprlab.evaluate.knn_inputs import METRICS, prepare_inputs
 from reprlab.evaluate.knn_kernels import (
     cut,
     exact_distances,
@@ -31,28 +32,9 @@ from reprlab.evaluate.knn_kernels import (
     select_smallest,
 )
 
-METRICS = ("l2", "l1", "cosine")
+__all__ = ["DEFAULT_MEMORY_BUDGET", "METRICS", "knn"]
+
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of scratch per block
-
-
-def _as_tensor(a, dtype: torch.dtype) -> Tensor:
-    if isinstance(a, np.ndarray):
-        a = torch.from_numpy(np.ascontiguousarray(a))
-    return a.detach().to("cpu", dtype).reshape(len(a), -1).contiguous()
-
-
-def _check_finite_scores(data: Tensor, queries: Tensor, metric: str) -> None:
-    """Raise unless every coordinate is finite and no score can overflow: L2 scores are at most
-    ``3 m^2`` and L1 distances at most ``2 m`` for ``m`` the largest row norm."""
-    order = 1 if metric == "l1" else 2
-    rows = (data,) if queries is data else (data, queries)
-    m = max(torch.linalg.vector_norm(t, ord=order, dim=1).max().item() for t in rows)
-    bound = 2 * m if metric == "l1" else 3 * m * m
-    if not np.isfinite(m) or bound >= torch.finfo(data.dtype).max:
-        raise DataError(
-            "knn got NaN, infinite or overflowing coordinates; clean those rows, or pass "
-            "dtype=torch.float64 for very large values"
-        )
 
 
 def _block_sizes(n_queries: int, n_data: int, width: int, budget: int) -> tuple:
@@ -84,23 +66,6 @@ def _uint8_rows(a) -> np.ndarray | None:
     return a.reshape(len(a), -1)
 
 
-def _is_float64(a) -> bool:
-    return a.dtype in (np.float64, torch.float64)
-
-
-def _unit_rows(a) -> Tensor:
-    """Rows scaled to unit Euclidean length, in float64 (cosine neighbours are their L2
-    neighbours); zero rows have no direction and are refused."""
-    rows = _as_tensor(a, torch.float64)
-    norms = torch.linalg.vector_norm(rows, dim=1)
-    if not torch.isfinite(norms).all() or (norms == 0).any():
-        raise DataError(
-            "knn with metric='cosine' got a zero, NaN or infinite row; drop those rows or use "
-            "metric='l2'"
-        )
-    return rows / norms[:, None]
-
-
 def knn(
     x,
     k: int,
@@ -129,34 +94,10 @@ def knn(
     """
     device = _device(device, x, queries)
     if device.type != "cpu":
-        from reprlab.evaluate.knn_device import knn_on_device
-
         return knn_on_device(x, k, metric, queries, device=device, dtype=dtype,
                              memory_budget=memory_budget, margin=margin)  # fmt: skip
-    if metric not in METRICS:
-        raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
-    exclude_self = queries is None
-    if metric == "cosine":  # screen on the unit rows in `dtype`, re-rank them in float64
-        exact_data = _unit_rows(x)
-        exact_q = exact_data if exclude_self else _unit_rows(queries)
-        data = exact_data.to(dtype)
-        q = data if exclude_self else exact_q.to(dtype)
-    else:  # float64 inputs are re-ranked from their own coordinates whatever the screen's dtype
-        exact_data = _as_tensor(x, torch.float64 if _is_float64(x) else dtype)
-        exact_q = exact_data
-        if not exclude_self:
-            exact_q = _as_tensor(queries, torch.float64 if _is_float64(queries) else dtype)
-            if exact_q.dtype != exact_data.dtype:
-                exact_data, exact_q = exact_data.double(), exact_q.double()
-        data = exact_data.to(dtype)
-        q = data if exclude_self else exact_q.to(dtype)
-    n = len(data) - int(exclude_self)
-    if not 1 <= k <= n:
-        raise ConfigError(f"knn needs 1 <= k <= {n} (the number of candidates), got k={k}")
-    if q.shape[1] != data.shape[1]:
-        raise ConfigError(f"queries have {q.shape[1]} features but the data has {data.shape[1]}")
-    _check_finite_scores(data, q, metric)
-    width = k if margin == 0 else min(n, k + (max(8, k // 16) if margin is None else margin))
+    inputs = prepare_inputs(x, k, metric, queries, dtype, margin)
+    exact_data, exact_q, data, q, exclude_self, width = inputs
     rows, cols = _block_sizes(len(q), len(data), width, memory_budget)
     scored_data, scored_q = data, q
     bias = np.zeros(cols, dtype=data.numpy().dtype)  # per data point, added to the scores

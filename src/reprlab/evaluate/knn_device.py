@@ -14,36 +14,12 @@ with ties to the lower index. float32 products run at full precision (no TF32) w
 
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from reprlab.errors import ConfigError, DataError
-from reprlab.evaluate.knn import METRICS, _check_finite_scores
+from reprlab.evaluate.knn_inputs import prepare_inputs
 
 __all__ = ["knn_on_device"]
-
-
-def _rows(a, dtype: torch.dtype, device: torch.device) -> Tensor:
-    if isinstance(a, np.ndarray):
-        a = torch.from_numpy(np.ascontiguousarray(a))
-    return a.detach().to(device, dtype).reshape(len(a), -1).contiguous()
-
-
-def _exact_dtype(a, dtype: torch.dtype) -> torch.dtype:
-    """float64 inputs are re-ranked from their own coordinates, others in ``dtype``."""
-    return torch.float64 if a.dtype in (np.float64, torch.float64) else dtype
-
-
-def _unit_rows(a, device: torch.device) -> Tensor:
-    rows = _rows(a, torch.float64, device)
-    norms = torch.linalg.vector_norm(rows, dim=1)
-    if not bool(torch.isfinite(norms).all()) or bool((norms == 0).any()):
-        raise DataError(
-            "knn with metric='cosine' got a zero, NaN or infinite row; drop those rows or use "
-            "metric='l2'"
-        )
-    return rows / norms[:, None]
 
 
 @contextmanager
@@ -157,29 +133,10 @@ def knn_on_device(
     arguments and answer (``(distances [Q, k], indices [Q, k])``, nearest first, ties to the
     lower index, self excluded when ``queries`` is None), returned on ``device``. The inputs
     are copied there; scratch memory on it stays near ``memory_budget`` bytes."""
-    if metric not in METRICS:
-        raise ConfigError(f"unknown knn metric {metric!r}; use one of {', '.join(METRICS)}")
     device = torch.device(device)
-    exclude_self = queries is None
-    if metric == "cosine":  # L2 neighbours of the unit rows, re-ranked in float64
-        exact_data = _unit_rows(x, device)
-        exact_q = exact_data if exclude_self else _unit_rows(queries, device)
-    else:
-        exact_data = _rows(x, _exact_dtype(x, dtype), device)
-        exact_q = exact_data
-        if not exclude_self:
-            exact_q = _rows(queries, _exact_dtype(queries, dtype), device)
-            if exact_q.dtype != exact_data.dtype:
-                exact_data, exact_q = exact_data.double(), exact_q.double()
-    data = exact_data.to(dtype)
-    q = data if exclude_self else exact_q.to(dtype)
+    inputs = prepare_inputs(x, k, metric, queries, dtype, margin, device)
+    exact_data, exact_q, data, q, exclude_self, width = inputs
     n = len(data) - int(exclude_self)
-    if not 1 <= k <= n:
-        raise ConfigError(f"knn needs 1 <= k <= {n} (the number of candidates), got k={k}")
-    if q.shape[1] != data.shape[1]:
-        raise ConfigError(f"queries have {q.shape[1]} features but the data has {data.shape[1]}")
-    _check_finite_scores(data, q, metric)
-    width = k if margin == 0 else min(n, k + (max(8, k // 16) if margin is None else margin))
     count = width + 1 if width < n else width  # one more, to see a tie across the cut
     size = data.element_size()
     rows, cols = _block_rows(len(q), len(data), count, size, memory_budget)
