@@ -161,9 +161,12 @@ def test_local_cluster_listens_on_loopback_only_and_stops(monkeypatch):
     before = os.environ.get(SINGLE_NODE_ENV)
     from tests.study.test_ray_loopback import _where  # by a name the workers can import
 
+    # children this process had before (e.g. multiprocessing's resource tracker, started by
+    # an earlier test in the same session) are not Ray's
+    earlier = set(_descendants(os.getpid()))
     outcomes = run_ray([{"run_id": "a"}, {"run_id": "b"}], jobs=1, work=_where)
     first = next(outcomes)  # the cluster is up while outcomes are pending
-    cluster = [os.getpid(), *_descendants(os.getpid())]
+    cluster = [os.getpid(), *(p for p in _descendants(os.getpid()) if p not in earlier)]
     assert first["pid"] in cluster
     _assert_loopback_cluster(cluster)
     assert os.environ.get(SINGLE_NODE_ENV) == before  # the setting did not leak
