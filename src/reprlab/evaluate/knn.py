@@ -10,7 +10,10 @@ query's ``k + margin`` best scores, and the survivors' distances are then recomp
 original coordinates (differences in the inputs' precision, sums in float64) and sorted, so
 rounding in the expanded form cannot misorder true neighbours. Distances returned are
 Euclidean (not squared), Manhattan or cosine (``1 - cos``); ties in distance go to the lower
-index. Inputs on a GPU, or ``device=`` naming one, are served there by
+index among the survivors. One limit: where more than ``margin`` distinct points tie exactly
+at the k-th distance, which of them survive the float32 screen follows its rounding
+(duplicated rows, and L1 on uint8 rows, whose screen is exact, are not affected). Inputs on
+a GPU, or ``device=`` naming one, are served there by
 `reprlab.evaluate.knn_device` (the same answer from matrix products and ``torch.topk``).
 """
 
