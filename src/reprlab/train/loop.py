@@ -263,28 +263,35 @@ def fit(
     shard = _Shard(fabric.global_rank, fabric.world_size) if fabric.world_size > 1 else None
     try:
         with cpu_step_settings(fabric.device):
-            if state.epoch < tc.epochs:
-                log.status("running", epoch=state.epoch, step=state.step)
-                for cb in parts.callbacks:
-                    cb.on_fit_start(state)
-                total = tc.epochs * len(parts.loader)
-                enabled = progress if fabric.is_global_zero else False
-                with TrainingProgress(total, state.step, enabled, epochs=tc.epochs) as bar:
-                    while state.epoch < tc.epochs:
-                        row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
-                        if val_loader is not None:
-                            row.update(_validate(model, val_loader))
-                        row = _end_epoch(state, parts.callbacks, row)
-                        bar.epoch_end(row)
-                        log.epoch(state.history, row, state.step)
-                        _save(state, parts)
-                        log.status("running", epoch=state.epoch, step=state.step)
+            _epochs(state, parts, val_loader, log, shard, progress)
     except Diverged as error:
         return _finish(state, log, "diverged", str(error), start_time, step=error.step)
     except BaseException as error:
         log.fail(_reason(error), epoch=state.epoch, step=state.step)
         raise
     return _finish(state, log, "done", "", start_time)
+
+
+def _epochs(state: FitState, parts, val_loader, log: RunLog, shard, progress) -> None:
+    """Train, validate, log and save each remaining epoch."""
+    fabric, tc = state.fabric, state.config.train
+    if state.epoch >= tc.epochs:
+        return
+    log.status("running", epoch=state.epoch, step=state.step)
+    for cb in parts.callbacks:
+        cb.on_fit_start(state)
+    total = tc.epochs * len(parts.loader)
+    enabled = progress if fabric.is_global_zero else False
+    with TrainingProgress(total, state.step, enabled, epochs=tc.epochs) as bar:
+        while state.epoch < tc.epochs:
+            row = _train_epoch(state, parts.loader, parts.callbacks, bar, shard)
+            if val_loader is not None:
+                row.update(_validate(state.model, val_loader))
+            row = _end_epoch(state, parts.callbacks, row)
+            bar.epoch_end(row)
+            log.epoch(state.history, row, state.step)
+            _save(state, parts)
+            log.status("running", epoch=state.epoch, step=state.step)
 
 
 def _checkpoint_to_resume(run: RunDir, resume: bool) -> dict[str, Any] | None:
