@@ -52,12 +52,12 @@ def cpu_step_settings(device: torch.device):
     - Denormal floats are flushed to zero (``torch.set_flush_denormal``, in the calling thread,
       as GPUs do). Weights and Adam moments that decay towards zero (seed 004's linear model
       with L1 and weight decay) reach denormals, on which x86 arithmetic runs many times
-      slower: that model's epochs slowed from 3 to 18 s over 14 epochs, and 200 steps from
-      its checkpoint took 4x longer without flushing.
+      slower (`benchmarks/bench_denormals.py`: that model's epochs slowed from 1.7 to 20.8 s
+      without flushing; docs/benchmarks.md).
     - ``PYTORCH_NVML_BASED_CUDA_CHECK`` is lifted. Every Adam step asks whether an accelerator
       is available (its graph-capture check); under Lightning's setting torch answers by
-      loading NVML (``ctypes.CDLL``) each time, about 0.15 ms a step on a machine without a
-      GPU, 10 % of a small MLP's step. Without it torch asks the CUDA runtime, which caches.
+      loading NVML (``ctypes.CDLL``) each time, on a machine without a GPU as well. Without
+      it torch asks the CUDA runtime, which caches.
     """
     if torch.device(device).type != "cpu":
         yield

@@ -59,8 +59,8 @@ class LinearProbe(Probe):
 
     def _minimise(self, x, y, decay: float, params) -> int:
         """L-BFGS from ``params`` in place; returns the iterations. On the CPU scipy's L-BFGS-B
-        with the closed-form gradient in float64 (Byrd et al. 1995; about 20x faster than
-        torch's Python L-BFGS on small problems); elsewhere torch's L-BFGS with a strong
+        with the closed-form gradient in float64 (Byrd et al. 1995; torch's L-BFGS spends small
+        fits in Python, see docs/benchmarks.md, Probes); elsewhere torch's L-BFGS with a strong
         Wolfe line search, on the device."""
         if x.device.type == "cpu" and SCIPY_ON_CPU:
             return self._minimise_scipy(x, y, decay, params)
